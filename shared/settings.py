@@ -1,0 +1,121 @@
+"""Every setting the app reads, in one pydantic model: the single source of truth.
+
+Environment variables use the field names in UPPER_SNAKE case. Fields marked as secrets are
+declared here so that the list is complete, but their values are read only through
+`shared.secrets`, which goes to Key Vault when `KEY_VAULT_URL` is set.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# One pinned Admin API version; upgrade it once a quarter (Shopify supports each for 12 months).
+DEFAULT_SHOPIFY_API_VERSION = "2026-10"
+
+
+def secret_field(description: str, default: str | None = None) -> Any:
+    return Field(default=default, description=description, json_schema_extra={"secret": True})
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(case_sensitive=False, extra="ignore")
+
+    # --- database ---
+    database_url: SecretStr | None = secret_field(
+        "Postgres connection URL. Unset: an embedded PostgreSQL under LOCAL_DATA_DIR."
+    )
+    database_transaction_pooler: bool = Field(
+        False, description="True behind a transaction-mode pooler (Supabase :6543): no prepared statements."
+    )
+    database_pool_max_size: int = Field(4, ge=1, le=50, description="Connections per worker process.")
+
+    # --- secrets ---
+    key_vault_url: str | None = Field(None, description="Key Vault URI. Set: secrets come from Key Vault.")
+    secret_cache_ttl_seconds: int = Field(300, ge=0, description="How long a Key Vault secret is cached.")
+    token_encryption_key: SecretStr | None = secret_field(
+        "Base64 of a 32-byte AES key for shop tokens; 'keyid:base64' pairs separated by commas to rotate."
+    )
+
+    # --- Shopify ---
+    shopify_client_id: str = Field("retail-ai-advisor-local", description="The app's client id (API key).")
+    shopify_client_secret: SecretStr | None = secret_field("The app's client secret (API secret key).")
+    shopify_api_version: str = Field(DEFAULT_SHOPIFY_API_VERSION, pattern=r"^\d{4}-(01|04|07|10)$")
+    shopify_scopes: str = Field("read_products,read_inventory,read_orders")
+    shopify_admin_base_url: str = Field(
+        "https://{shop}", description="Origin of a shop's Admin API; the local emulator overrides it."
+    )
+    shopify_order_history_days: int = Field(365, ge=1, le=3650, description="How far back the sync reads orders.")
+    app_base_url: str = Field("http://127.0.0.1:7071", description="Public origin of this app.")
+
+    # --- schedule and Durable ---
+    daily_schedule: str = Field("0 0 2 * * *", description="NCRONTAB (UTC) of the daily timer.")
+    taskhub_name: str = Field("retailaiadvisor", pattern=r"^[A-Za-z][A-Za-z0-9]{2,49}$")
+
+    # --- market signals ---
+    competitor_fetch_interval_seconds: float = Field(1.0, ge=0, description="Politeness gap per domain.")
+    competitor_fetch_timeout_seconds: float = Field(15.0, gt=0)
+    competitor_fetch_max_bytes: int = Field(3_000_000, gt=0)
+    competitor_fetch_concurrency: int = Field(5, ge=1, le=100)
+    competitor_fetch_allow_private_networks: bool = Field(
+        False, description="Allow loopback/private targets (only the local sample store needs it)."
+    )
+    competitor_price_max_age_hours: int = Field(48, ge=1)
+    fetch_user_agent: str = Field("RetailAIAdvisorBot/0.1 (+https://retail-ai-advisor.example/bot)")
+    trends_base_url: str = Field("https://trends.google.com", description="Google Trends origin; tests point it at a stand-in.")
+    trends_geo: str = Field("GB")
+    trends_timeframe: str = Field("today 3-m")
+    trends_anchor_keyword: str = Field("gift", description="Shared keyword in every batch so batches share a scale.")
+
+    # --- pricing defaults (a shop's own settings override them) ---
+    pricing_min_margin_pct: float = Field(20.0, ge=0, le=500)
+    pricing_max_change_pct: float = Field(10.0, gt=0, le=100)
+    pricing_position: str = Field("median", pattern=r"^(min|median)$")
+    pricing_offset_pct: float = Field(0.0, ge=-50, le=50, description="-2 = undercut by 2 %, +5 = premium of 5 %.")
+
+    # --- briefing media ---
+    speech_voice: str = Field("en-gb", description="espeak-ng voice for the offline narration.")
+    speech_words_per_minute: int = Field(165, ge=80, le=400)
+    local_data_dir: Path = Field(Path(".local"), description="Embedded database, Durable state and media.")
+
+    # --- telemetry ---
+    log_level: str = Field("INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")
+
+    @property
+    def media_dir(self) -> Path:
+        return self.local_data_dir / "media"
+
+
+def secret_setting_names() -> list[str]:
+    """Upper-case names of the settings that are secrets."""
+    return [
+        name.upper()
+        for name, field in Settings.model_fields.items()
+        if isinstance(field.json_schema_extra, dict) and field.json_schema_extra.get("secret")
+    ]
+
+
+def load_local_settings_file(path: Path) -> None:
+    """Copy `Values` of a local.settings.json into the environment, as Core Tools does.
+
+    Variables already set win, so a shell export overrides the file.
+    """
+    if not path.is_file():
+        return
+    try:
+        values = json.loads(path.read_text(encoding="utf-8")).get("Values", {})
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    for key, value in values.items():
+        os.environ.setdefault(key, str(value))
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
