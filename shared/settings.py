@@ -85,7 +85,7 @@ class Settings(BaseSettings):
     local_data_dir: Path = Field(Path(".local"), description="Embedded database, Durable state and media.")
 
     # --- telemetry ---
-    log_level: str = Field("INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")
+    log_level: str = Field("WARNING", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")
 
     @property
     def media_dir(self) -> Path:

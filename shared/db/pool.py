@@ -97,3 +97,16 @@ def close_pool() -> None:
         if _pool is not None:
             _pool.close()
             _pool = None
+
+
+def stop_embedded_database(data_dir: Path) -> bool:
+    """Stop the embedded PostgreSQL under `data_dir`, if it runs. Returns whether it did."""
+    pgdata = data_dir.resolve() / "pgdata"
+    if not (pgdata / "postmaster.pid").exists():
+        return False
+    import pgserver
+    from pgserver._commands import pg_ctl
+
+    server = pgserver.get_server(pgdata, cleanup_mode=None)
+    pg_ctl(["-w", "stop", "-m", "fast"], pgdata=pgdata, user=server.system_user)
+    return True

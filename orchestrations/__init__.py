@@ -1,0 +1,1 @@
+"""Orchestrators: deterministic generator functions that only schedule work."""

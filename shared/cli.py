@@ -1,0 +1,112 @@
+"""`python -m shared.cli`: the demo, the local host, one-off runs and database chores."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import resource
+import sys
+import time
+from pathlib import Path
+
+from shared.settings import get_settings, load_local_settings_file
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _peak_memory_mib() -> tuple[float, float]:
+    """Peak resident memory of this process and of its largest child (ffmpeg), in MiB."""
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return own, children
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from shared.db.migrate import apply_migrations
+    from shared.db.pool import connection_kwargs, database_url
+
+    import psycopg
+
+    with psycopg.connect(database_url(), **connection_kwargs()) as conn:
+        applied = apply_migrations(conn)
+    print(f"migrations applied: {applied or 'none (up to date)'}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from shared.local.demo import run_demo
+
+    started = time.perf_counter()
+    try:
+        result = run_demo(Path(args.out), products=args.products, progress=print)
+    except KeyboardInterrupt:
+        print("demo interrupted; run it again to start a fresh run (the data already written is kept, once)")
+        return 130
+    own, child = _peak_memory_mib()
+    print(f"wall time {time.perf_counter() - started:.1f} s; peak memory {own:.0f} MiB (largest child process {child:.0f} MiB)")
+    if not result.ok:
+        print(f"demo failed: {result.reason}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from shared.local.demo import serve
+
+    return serve(port=args.port, with_sample_store=not args.no_sample_store, progress=print)
+
+
+def cmd_run_pipeline(args: argparse.Namespace) -> int:
+    from shared.local.demo import run_pipeline_once
+
+    result = run_pipeline_once(args.shop, progress=print)
+    print(result.summary_line)
+    return 0 if result.ok else 1
+
+
+def cmd_db_stop(args: argparse.Namespace) -> int:
+    from shared.db.pool import stop_embedded_database
+
+    stopped = stop_embedded_database(get_settings().local_data_dir)
+    print("embedded database stopped" if stopped else "embedded database was not running")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m shared.cli", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    demo = commands.add_parser("demo", help="run the daily pipeline on the sample store, end to end")
+    demo.add_argument("--out", default="out", help="folder for briefing.mp4, briefing.html, recommendations.csv, run.json")
+    demo.add_argument("--products", type=int, default=None, help="size of the sample store (default: the full store)")
+    demo.set_defaults(handler=cmd_demo)
+
+    serve = commands.add_parser("serve", help="the local Functions host and Durable runner on 127.0.0.1")
+    serve.add_argument("--port", type=int, default=7071)
+    serve.add_argument("--no-sample-store", action="store_true", help="do not start the sample store's stand-ins")
+    serve.set_defaults(handler=cmd_serve)
+
+    run = commands.add_parser("run-pipeline", help="one pipeline run for a shop in the database")
+    run.add_argument("--shop", required=True, help="the shop's domain, name.myshopify.com")
+    run.set_defaults(handler=cmd_run_pipeline)
+
+    migrate = commands.add_parser("migrate", help="apply the database migrations")
+    migrate.set_defaults(handler=cmd_migrate)
+
+    db_stop = commands.add_parser("db-stop", help="stop the embedded PostgreSQL")
+    db_stop.set_defaults(handler=cmd_db_stop)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    load_local_settings_file(Path(os.environ.get("LOCAL_SETTINGS_FILE", REPO_ROOT / "local.settings.json")))
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=get_settings().log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    return args.handler(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

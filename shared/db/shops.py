@@ -1,0 +1,94 @@
+"""Shops: who installed the app, their state, and their sealed tokens."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from decimal import Decimal
+
+import psycopg
+from pydantic import BaseModel
+
+SHOP_DOMAIN = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9-]*\.myshopify\.com$")
+
+
+class InvalidShopDomainError(ValueError):
+    retryable = False
+
+
+def check_shop_domain(domain: str) -> str:
+    """The only shape of shop name the app ever puts into a URL (no request forgery)."""
+    if not isinstance(domain, str) or not SHOP_DOMAIN.fullmatch(domain):
+        raise InvalidShopDomainError(f"not a shop domain (expected name.myshopify.com): {domain[:80]!r}")
+    return domain.lower()
+
+
+class Shop(BaseModel):
+    id: int
+    domain: str
+    name: str | None
+    currency: str
+    status: str
+    pricing_settings: dict
+    token_key_id: str | None
+    has_access_token: bool
+
+
+_SHOP_COLUMNS = """id, domain, name, currency, status, pricing_settings, token_key_id,
+                   access_token_ciphertext IS NOT NULL AS has_access_token"""
+
+
+def upsert_shop(
+    conn: psycopg.Connection,
+    domain: str,
+    *,
+    name: str | None,
+    currency: str,
+    access_token_ciphertext: bytes | None,
+    token_key_id: str | None,
+    scopes: str | None,
+    access_token_expires_at: datetime | None = None,
+) -> Shop:
+    """Install or reinstall a shop: new tokens, and active again."""
+    row = conn.execute(
+        f"""INSERT INTO shops (domain, name, currency, access_token_ciphertext, token_key_id, scopes,
+                                access_token_expires_at, status)
+            VALUES (%s, %s, %s, %s, %s, %s, %s, 'active')
+            ON CONFLICT (domain) DO UPDATE SET
+                name = COALESCE(EXCLUDED.name, shops.name),
+                currency = EXCLUDED.currency,
+                access_token_ciphertext = EXCLUDED.access_token_ciphertext,
+                token_key_id = EXCLUDED.token_key_id,
+                scopes = EXCLUDED.scopes,
+                access_token_expires_at = EXCLUDED.access_token_expires_at,
+                status = 'active',
+                updated_at = now()
+            RETURNING {_SHOP_COLUMNS}""",
+        (check_shop_domain(domain), name, currency, access_token_ciphertext, token_key_id, scopes,
+         access_token_expires_at),
+    ).fetchone()
+    return Shop.model_validate(row)
+
+
+def get_shop(conn: psycopg.Connection, domain: str) -> Shop | None:
+    row = conn.execute(f"SELECT {_SHOP_COLUMNS} FROM shops WHERE domain = %s", (check_shop_domain(domain),)).fetchone()
+    return Shop.model_validate(row) if row else None
+
+
+def active_shop_domains(conn: psycopg.Connection) -> list[str]:
+    rows = conn.execute("SELECT domain FROM shops WHERE status = 'active' ORDER BY domain").fetchall()
+    return [r["domain"] for r in rows]
+
+
+def sealed_access_token(conn: psycopg.Connection, domain: str) -> bytes | None:
+    row = conn.execute(
+        "SELECT access_token_ciphertext FROM shops WHERE domain = %s", (check_shop_domain(domain),)
+    ).fetchone()
+    return bytes(row["access_token_ciphertext"]) if row and row["access_token_ciphertext"] else None
+
+
+def update_pricing_settings(conn: psycopg.Connection, shop_id: int, settings: dict[str, Decimal | float | str]) -> None:
+    conn.execute(
+        "UPDATE shops SET pricing_settings = pricing_settings || %s::jsonb, updated_at = now() WHERE id = %s",
+        (psycopg.types.json.Jsonb(settings), shop_id),
+    )

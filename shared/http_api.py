@@ -1,0 +1,98 @@
+"""What the HTTP triggers answer, kept out of function_app.py so it reads as a table of contents."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import azure.functions as func
+import psycopg
+
+from shared.db import runs
+from shared.db.pool import DatabaseUnavailableError, transaction
+from shared.db.shops import InvalidShopDomainError, active_shop_domains, check_shop_domain, get_shop
+from shared.media_store import MediaStoreError, media_store
+
+log = logging.getLogger(__name__)
+
+
+def json_response(body: dict, status: int = 200) -> func.HttpResponse:
+    return func.HttpResponse(json.dumps(body, default=str), status_code=status, mimetype="application/json")
+
+
+def problem(status: int, message: str) -> func.HttpResponse:
+    return json_response({"error": message}, status)
+
+
+def active_shops() -> list[str]:
+    with transaction() as conn:
+        return active_shop_domains(conn)
+
+
+def known_shop(raw: str) -> str | func.HttpResponse:
+    """The shop domain if it is well-formed and installed; otherwise the response to send."""
+    try:
+        domain = check_shop_domain(raw)
+    except InvalidShopDomainError as exc:
+        return problem(400, str(exc))
+    with transaction() as conn:
+        shop = get_shop(conn, domain)
+    if shop is None:
+        return problem(404, f"shop {domain} is not installed")
+    if shop.status != "active":
+        return problem(409, f"shop {domain} is {shop.status}")
+    return domain
+
+
+def latest_run(raw_shop: str) -> func.HttpResponse:
+    try:
+        domain = check_shop_domain(raw_shop)
+    except InvalidShopDomainError as exc:
+        return problem(400, str(exc))
+    with transaction() as conn:
+        shop = get_shop(conn, domain)
+        if shop is None:
+            return problem(404, f"shop {domain} is not installed")
+        run_id = runs.latest_run_id(conn, shop.id)
+        report = runs.run_report(conn, run_id) if run_id else None
+    if report is None:
+        return problem(404, f"shop {domain} has no runs yet")
+    return json_response(report)
+
+
+def briefing_page(raw_shop: str, run_id: str | None) -> func.HttpResponse:
+    try:
+        domain = check_shop_domain(raw_shop)
+    except InvalidShopDomainError as exc:
+        return problem(400, str(exc))
+    with transaction() as conn:
+        row = conn.execute(
+            """SELECT b.page_uri FROM briefings b JOIN shops s ON s.id = b.shop_id
+               WHERE s.domain = %s AND b.page_uri IS NOT NULL AND (%s::text IS NULL OR b.run_id = %s)
+               ORDER BY b.published_at DESC NULLS LAST LIMIT 1""",
+            (domain, run_id, run_id),
+        ).fetchone()
+    if row is None:
+        return problem(404, f"no published briefing for {domain}")
+    try:
+        page = media_store().read_bytes(row["page_uri"])
+    except MediaStoreError as exc:
+        return problem(404, str(exc))
+    return func.HttpResponse(
+        page,
+        status_code=200,
+        mimetype="text/html",
+        charset="utf-8",
+        # The page is self-contained: nothing to load from anywhere but itself and its media.
+        headers={"Content-Security-Policy": "default-src 'self'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src 'self' data:"},
+    )
+
+
+def health() -> func.HttpResponse:
+    try:
+        with transaction() as conn:
+            conn.execute("SELECT 1")
+    except (psycopg.Error, DatabaseUnavailableError) as exc:
+        log.warning("health: database unreachable: %s", type(exc).__name__)
+        return json_response({"status": "unhealthy", "database": "unreachable"}, 503)
+    return json_response({"status": "ok", "database": "ok"})
