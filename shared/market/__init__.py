@@ -1,0 +1,1 @@
+"""Market signals: competitor page fetching and price extraction, search trends, social signals."""
