@@ -1,0 +1,41 @@
+"""Price recommendations: a rule set over numpy arrays (see `engine`)."""
+
+from shared.pricing.engine import (
+    REASON_LABELS,
+    SALES_WINDOW_DAYS,
+    PriceDecisions,
+    PricingArrays,
+    PricingInput,
+    PricingPolicy,
+    Position,
+    ReasonCode,
+    Recommendation,
+    Rounding,
+    VariantPricingRow,
+    compute_prices,
+    confidence_scores,
+    explain,
+    format_money,
+    format_pct,
+    recommend,
+)
+
+__all__ = [
+    "REASON_LABELS",
+    "SALES_WINDOW_DAYS",
+    "PriceDecisions",
+    "PricingArrays",
+    "PricingInput",
+    "PricingPolicy",
+    "Position",
+    "ReasonCode",
+    "Recommendation",
+    "Rounding",
+    "VariantPricingRow",
+    "compute_prices",
+    "confidence_scores",
+    "explain",
+    "format_money",
+    "format_pct",
+    "recommend",
+]
