@@ -171,7 +171,7 @@ def daily_pipeline(context: df.DurableOrchestrationContext):
     yield finish(outcome, "; ".join(problems) or None)
     context.set_custom_status({"step": "done", "done": dict(statuses)})
     return {"run_id": context.instance_id, "shop": run["shop"], "status": outcome, "steps": statuses,
-            "problems": problems, "briefing": summary.get("page_uri")}
+            "problems": problems, "briefing": summary.get("counts", {}).get("page_uri")}
 
 
 PIPELINE_ORDER = [

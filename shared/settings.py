@@ -25,7 +25,7 @@ def secret_field(description: str, default: str | None = None) -> Any:
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(case_sensitive=False, extra="ignore")
+    model_config = SettingsConfigDict(case_sensitive=False, extra="ignore", env_ignore_empty=True)
 
     # --- database ---
     database_url: SecretStr | None = secret_field(
@@ -78,6 +78,7 @@ class Settings(BaseSettings):
     pricing_max_change_pct: float = Field(10.0, gt=0, le=100)
     pricing_position: str = Field("median", pattern=r"^(min|median)$")
     pricing_offset_pct: float = Field(0.0, ge=-50, le=50, description="-2 = undercut by 2 %, +5 = premium of 5 %.")
+    pricing_rounding: str = Field(".99", pattern=r"^(\.99|\.95|whole|none)$", description="Price ending after rounding.")
 
     # --- briefing media ---
     speech_voice: str = Field("en-gb", description="espeak-ng voice for the offline narration.")

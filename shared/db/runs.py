@@ -89,3 +89,10 @@ def run_report(conn: psycopg.Connection, run_id: str) -> dict | None:
         {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in step.items()} for step in steps
     ]
     return report
+
+
+def run_started_at(conn: psycopg.Connection, run_id: str) -> datetime:
+    row = conn.execute("SELECT started_at FROM pipeline_runs WHERE id = %s", (run_id,)).fetchone()
+    if row is None:
+        raise LookupError(f"no pipeline run {run_id}")
+    return row["started_at"]

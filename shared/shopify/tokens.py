@@ -117,3 +117,21 @@ def token_cipher() -> TokenCipher:
         # With the embedded database everything is local; keep a generated key beside it.
         spec = _local_development_key()
     return TokenCipher(spec)
+
+
+class ShopNotAuthorizedError(RuntimeError):
+    """The shop has no usable token: it must install (or reinstall) the app. Not retryable."""
+
+    retryable = False
+
+
+def get_access_token(shop_domain: str) -> str:
+    """The shop's Admin API access token, opened from its sealed form in the database."""
+    from shared.db.pool import transaction
+    from shared.db.shops import sealed_access_token
+
+    with transaction() as conn:
+        sealed = sealed_access_token(conn, shop_domain)
+    if sealed is None:
+        raise ShopNotAuthorizedError(f"shop {shop_domain} has no access token; it must install the app again")
+    return token_cipher().open(sealed, shop_domain)

@@ -1,0 +1,29 @@
+"""One module per pipeline step; each holds its activity in a Durable blueprint."""
+
+from activities import (
+    bookkeeping,
+    compute_recommendations,
+    fetch_trends,
+    publish_briefing,
+    render_video,
+    scrape_competitors,
+    social_signals,
+    synthesize_speech,
+    sync_shopify,
+    update_costs,
+    write_script,
+)
+
+BLUEPRINTS = [
+    bookkeeping.bp,
+    sync_shopify.bp,
+    update_costs.bp,
+    scrape_competitors.bp,
+    fetch_trends.bp,
+    social_signals.bp,
+    compute_recommendations.bp,
+    write_script.bp,
+    synthesize_speech.bp,
+    render_video.bp,
+    publish_briefing.bp,
+]

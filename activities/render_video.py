@@ -1,0 +1,44 @@
+"""render_video: slides with charts and captions, timed to the narration."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import azure.durable_functions as df
+
+from activities.step import StepInput, StepSummary, run_step
+from shared.briefing.insights import Insight
+from shared.briefing.script import BriefingScript
+from shared.briefing.storyboard import build_slides
+from shared.briefing.video import LocalVideoRenderer
+from shared.db import briefings, runs
+from shared.db.pool import transaction
+from shared.db.shops import get_shop
+from shared.media_store import media_store
+
+bp = df.Blueprint()
+
+
+def _render(params: StepInput) -> StepSummary:
+    with transaction() as conn:
+        shop = get_shop(conn, params.shop)
+        briefing = briefings.get_briefing(conn, params.run_id)
+        run_date = runs.run_started_at(conn, params.run_id).date()
+    if briefing is None or briefing["audio_uri"] is None:
+        raise LookupError(f"run {params.run_id} has no narration yet; synthesize_speech must run first")
+    script = BriefingScript.model_validate(briefing["script"])
+    insights = [Insight.model_validate(item) for item in briefing["insights"]]
+    slides = build_slides(script, insights, shop.name or shop.domain, run_date)
+    store = media_store()
+    with tempfile.TemporaryDirectory(prefix="video-") as work:
+        result = LocalVideoRenderer().render(slides, store.local_path(briefing["audio_uri"]), Path(work) / "briefing.mp4")
+        uri = store.put_file(params.shop, params.run_id, "briefing.mp4", result.path)
+    with transaction() as conn:
+        briefings.save_media(conn, params.run_id, "video", uri, result.duration_seconds)
+    return StepSummary(status="ok", counts={"seconds": round(result.duration_seconds, 1), "slides": result.slide_count})
+
+
+@bp.activity_trigger(input_name="payload")
+def render_video(payload: dict) -> dict:
+    return run_step("render_video", payload, _render)

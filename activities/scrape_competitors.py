@@ -1,0 +1,27 @@
+"""scrape_competitors: today's competitor prices for every confirmed competitor page."""
+
+from __future__ import annotations
+
+import azure.durable_functions as df
+
+from activities.step import StepInput, StepSummary, run_step_async
+from shared.db.pool import transaction
+from shared.db.shops import get_shop
+from shared.market.scrape import scrape_competitor_prices
+
+bp = df.Blueprint()
+
+
+async def _scrape(params: StepInput) -> StepSummary:
+    with transaction() as conn:
+        shop = get_shop(conn, params.shop)
+    summary = await scrape_competitor_prices(shop.id, params.run_id)
+    # Losing some pages is normal on the web; losing most of them makes positioning guesswork.
+    status = "degraded" if summary.urls and summary.errors * 2 > summary.urls else "ok"
+    return StepSummary(status=status, counts=summary.counts(),
+                       error=f"{summary.errors} of {summary.urls} pages failed" if status == "degraded" else None)
+
+
+@bp.activity_trigger(input_name="payload")
+async def scrape_competitors(payload: dict) -> dict:
+    return await run_step_async("scrape_competitors", payload, _scrape)
