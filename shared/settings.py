@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     )
     shopify_order_history_days: int = Field(365, ge=1, le=3650, description="How far back the sync reads orders.")
     app_base_url: str = Field("http://127.0.0.1:7071", description="Public origin of this app.")
+    local_function_key: SecretStr | None = secret_field(
+        "Function key of the local host (`python -m shared.cli serve`); unset: a random key per start."
+    )
 
     # --- schedule and Durable ---
     daily_schedule: str = Field("0 0 2 * * *", description="NCRONTAB (UTC) of the daily timer.")

@@ -8,6 +8,7 @@ Migrations are applied once per process before the pool is handed out.
 from __future__ import annotations
 
 import threading
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -39,8 +40,11 @@ def embedded_database_url(data_dir: Path) -> str:
             "DATABASE_URL is not set and the embedded PostgreSQL (pgserver) is not installed"
         ) from exc
     data_dir.mkdir(parents=True, exist_ok=True)
-    # cleanup_mode=None leaves the server running after this process exits, for the next command.
-    server = pgserver.get_server(data_dir.resolve() / "pgdata", cleanup_mode=None)
+    with warnings.catch_warnings():
+        # platformdirs warns when XDG_RUNTIME_DIR is unset (CI, containers); pgserver copes.
+        warnings.simplefilter("ignore")
+        # cleanup_mode=None leaves the server running after this process exits, for the next command.
+        server = pgserver.get_server(data_dir.resolve() / "pgdata", cleanup_mode=None)
     return server.get_uri()
 
 

@@ -354,6 +354,14 @@ class _WorkerLoop:
 
         return asyncio.run_coroutine_threadsafe(wait(), self._loop).result()
 
+    def close_durable_client_session(self) -> None:
+        """Close the SDK's cached aiohttp session (it opens a new one on next use)."""
+        from azure.durable_functions.models.utils import http_utils
+
+        session = getattr(http_utils, "_client_session", None)
+        if session is not None and not session.closed:
+            self.run(session.close())
+
 
 class _InvocationContext(func.Context):
     """The `context` argument a function may declare."""
@@ -749,6 +757,7 @@ class LocalFunctionsHost:
             return
         self._server.shutdown()
         self._server.server_close()
+        _WorkerLoop.shared().close_durable_client_session()
         if self._thread is not None:
             self._thread.join(timeout=5)
         self._server, self._thread = None, None

@@ -1,0 +1,277 @@
+"""The local product, end to end: the sample store's stand-ins, the Functions host and the runner.
+
+`run_demo` installs the sample shop, runs one complete daily pipeline through the real HTTP
+trigger and the real orchestrator, and exports what a merchant would see. `serve` keeps the
+same pieces running for curl and tests; `run_pipeline_once` runs a shop already installed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import json
+import os
+import secrets
+import shutil
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from shared.db import market, runs
+from shared.db.pool import close_pool, transaction
+from shared.db.recommendations import run_recommendations
+from shared.db.shops import get_shop, upsert_shop
+from shared.local.competitor_sites import CompetitorSites
+from shared.local.sample_store import DEFAULT_PRODUCTS, SampleStore, generate_store
+from shared.local.shopify_emulator import ShopifyEmulator
+from shared.local.trends_standin import TrendsStandIn
+from shared.media_store import media_store
+from shared.secrets import reset_secret_store
+from shared.settings import get_settings
+from shared.shopify.admin_api import AdminApiClient
+from shared.shopify.sync import sync_shop
+from shared.shopify.tokens import token_cipher
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+Progress = Callable[[str], None]
+RUN_TIMEOUT_SECONDS = 900
+
+
+@dataclass
+class StandIns:
+    store: SampleStore
+    emulator: ShopifyEmulator
+    sites: CompetitorSites
+    trends: TrendsStandIn
+    access_token: str
+
+
+def apply_settings(overrides: dict[str, str]) -> None:
+    """Point the app's settings at the stand-ins, as local.settings.json would."""
+    os.environ.update(overrides)
+    get_settings.cache_clear()
+    reset_secret_store()
+
+
+@contextmanager
+def sample_store_stand_ins(n_products: int | None = None) -> Iterator[StandIns]:
+    """The sample store served by its Shopify emulator, its competitors' sites and Google Trends."""
+    store = generate_store(n_products=n_products or DEFAULT_PRODUCTS)
+    access_token = "shpat_" + secrets.token_hex(16)  # a fresh token per process, as a real install gives
+    with ShopifyEmulator() as emulator, CompetitorSites(store) as sites, TrendsStandIn() as trends:
+        emulator.add_shop(store, access_token)
+        apply_settings({
+            "SHOPIFY_ADMIN_BASE_URL": emulator.admin_base_url_template,
+            "TRENDS_BASE_URL": trends.base_url,
+            # The competitor sites are this process's own servers on loopback.
+            "COMPETITOR_FETCH_ALLOW_PRIVATE_NETWORKS": "true",
+            "COMPETITOR_FETCH_INTERVAL_SECONDS": "0.02",
+        })
+        yield StandIns(store, emulator, sites, trends, access_token)
+
+
+def install_sample_shop(stand_ins: StandIns, progress: Progress) -> None:
+    """What installing the app and importing a competitor list does for the sample shop."""
+    store = stand_ins.store
+    cipher = token_cipher()
+    with transaction() as conn:
+        shop = upsert_shop(
+            conn, store.domain, name=store.name, currency=store.currency,
+            access_token_ciphertext=cipher.seal(stand_ins.access_token, store.domain),
+            token_key_id=cipher.current_key_id, scopes=get_settings().shopify_scopes,
+        )
+    # Competitor pages are matched to variants, so the catalogue must be known first.
+    started = time.perf_counter()
+
+    async def first_sync():
+        async with AdminApiClient(store.domain, stand_ins.access_token) as client:
+            return await sync_shop(shop.id, store.domain, client)
+
+    summary = asyncio.run(first_sync())
+    progress(f"  catalogue imported: {summary.products} products, {summary.variants} variants, "
+             f"{summary.order_lines} order lines ({time.perf_counter() - started:.1f} s)")
+    with transaction() as conn:
+        variant_ids = {
+            r["sku"]: r["id"]
+            for r in conn.execute("SELECT id, sku FROM variants WHERE shop_id = %s AND sku IS NOT NULL", (shop.id,))
+        }
+        urls = 0
+        for competitor in stand_ins.sites.competitors:
+            competitor_id = market.upsert_competitor(
+                conn, shop.id, name=competitor.name, domain=competitor.domain, currency=store.currency
+            )
+            for sku, url in stand_ins.sites.urls_by_sku(competitor.key).items():
+                if sku in variant_ids:
+                    market.upsert_competitor_url(conn, competitor_id, variant_ids[sku], url, match_method="sku")
+                    urls += 1
+    progress(f"  competitors registered: {len(stand_ins.sites.competitors)} shops, {urls} product pages")
+
+
+class ProgressPrinter:
+    """Prints each activity as it starts and ends, with its duration."""
+
+    def __init__(self, progress: Progress) -> None:
+        self._progress = progress
+        self._started: dict[tuple[str, int | None], float] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, event) -> None:
+        from shared.local.durable import ProgressKind
+
+        key = (event.instance_id, event.task_id)
+        with self._lock:
+            if event.kind is ProgressKind.ACTIVITY_STARTED:
+                self._started[key] = time.perf_counter()
+                attempt = f" (attempt {event.attempt})" if event.attempt and event.attempt > 1 else ""
+                self._progress(f"  -> {event.function_name}{attempt}")
+            elif event.kind is ProgressKind.ACTIVITY_COMPLETED:
+                seconds = time.perf_counter() - self._started.pop(key, time.perf_counter())
+                self._progress(f"  <- {event.function_name} ({seconds:.1f} s)")
+            elif event.kind is ProgressKind.ACTIVITY_FAILED:
+                self._progress(f"  !! {event.function_name} failed: {str(event.detail)[:200]}")
+
+
+@contextmanager
+def local_functions(progress: Progress, port: int = 0, function_key: str | None = None):
+    """The app's own functions on the local host, backed by the local Durable runner."""
+    import function_app
+    from shared.local.durable import LocalDurableRunner
+    from shared.local.http_host import LocalFunctionsHost
+
+    key = function_key or secrets.token_urlsafe(24)
+    state_dir = get_settings().local_data_dir / "durable"
+    runner = LocalDurableRunner(function_app.app, state_dir, on_progress=ProgressPrinter(progress))
+    try:
+        with LocalFunctionsHost(function_app.app, runner, port=port, host_json=REPO_ROOT / "host.json",
+                                function_keys=[key]) as host:
+            yield runner, host, key
+    finally:
+        runner.close()
+
+
+def start_run_over_http(host, key: str, shop: str) -> str:
+    """POST /api/shops/{shop}/pipeline, as an operator would; returns the instance id."""
+    response = httpx.post(f"{host.base_url}/api/shops/{shop}/pipeline", headers={"x-functions-key": key}, timeout=30)
+    if response.status_code != 202:
+        raise RuntimeError(f"starting the pipeline answered {response.status_code}: {response.text[:200]}")
+    return response.json()["id"]
+
+
+@dataclass
+class RunOutcome:
+    ok: bool
+    reason: str | None
+    run_id: str | None = None
+    status: str | None = None
+
+    @property
+    def summary_line(self) -> str:
+        return f"run {self.run_id}: {self.status}" + (f" ({self.reason})" if self.reason else "")
+
+
+def run_and_wait(runner, host, key: str, shop: str, progress: Progress) -> RunOutcome:
+    instance_id = start_run_over_http(host, key, shop)
+    progress(f"pipeline started: {instance_id}")
+    status = runner.wait_for_completion(instance_id, timeout=RUN_TIMEOUT_SECONDS)
+    runtime = getattr(status.runtime_status, "value", status.runtime_status)
+    if runtime != "Completed":
+        reason = status.failure.message if status.failure else f"the run ended {runtime}"
+        return RunOutcome(False, reason, instance_id, runtime)
+    output = status.output or {}
+    problems = "; ".join(output.get("problems", [])) or None
+    return RunOutcome(True, problems, instance_id, output.get("status", runtime))
+
+
+def export_outputs(shop: str, run_id: str, out: Path) -> dict[str, Path]:
+    """The four files of the demo: video, page, recommendations and the run report."""
+    out.mkdir(parents=True, exist_ok=True)
+    store = media_store()
+    with transaction() as conn:
+        briefing = conn.execute("SELECT video_uri, page_uri FROM briefings WHERE run_id = %s", (run_id,)).fetchone()
+        recommendations = run_recommendations(conn, run_id)
+        report = runs.run_report(conn, run_id)
+    files = {}
+    for name, uri in (("briefing.mp4", briefing and briefing["video_uri"]), ("briefing.html", briefing and briefing["page_uri"])):
+        if uri:
+            shutil.copyfile(store.local_path(uri), out / name)
+            files[name] = out / name
+    with (out / "recommendations.csv").open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["sku", "title", "current_price", "cost", "recommended_price", "change_pct", "confidence",
+                         "reasons", "explanation"])
+        for r in recommendations:
+            writer.writerow([r.sku or "", r.title, r.current_price, r.cost if r.cost is not None else "",
+                             r.recommended_price if r.recommended_price is not None else "",
+                             r.change_pct if r.change_pct is not None else "", f"{r.confidence:.2f}",
+                             " ".join(str(c) for c in r.reason_codes), r.explanation])
+    files["recommendations.csv"] = out / "recommendations.csv"
+    (out / "run.json").write_text(json.dumps(report, indent=2, default=str), encoding="utf-8")
+    files["run.json"] = out / "run.json"
+    return files
+
+
+def print_step_table(report: dict, progress: Progress) -> None:
+    progress(f"{'step':<26}{'status':<10}{'tries':>5}{'seconds':>9}  counts")
+    for step in report["steps"]:
+        seconds = f"{step['seconds']:.1f}" if step["seconds"] is not None else "-"
+        counts = ", ".join(f"{k}={v}" for k, v in list((step["counts"] or {}).items())[:5])
+        progress(f"{step['step']:<26}{step['status']:<10}{step['attempts']:>5}{seconds:>9}  {counts}")
+
+
+def run_demo(out: Path, products: int | None = None, progress: Progress = print) -> RunOutcome:
+    progress("starting the sample store's stand-ins (Shopify, competitor sites, Google Trends)")
+    try:
+        with sample_store_stand_ins(products) as stand_ins:
+            shop = stand_ins.store.domain
+            progress(f"installing {stand_ins.store.name} ({shop})")
+            install_sample_shop(stand_ins, progress)
+            with local_functions(progress) as (runner, host, key):
+                outcome = run_and_wait(runner, host, key, shop, progress)
+            if outcome.run_id:
+                files = export_outputs(shop, outcome.run_id, out)
+                print_step_table(json.loads(files["run.json"].read_text()), progress)
+                progress(f"run {outcome.status}; wrote " + ", ".join(str(p) for p in files.values()))
+            return outcome
+    finally:
+        close_pool()
+
+
+def run_pipeline_once(shop: str, progress: Progress = print) -> RunOutcome:
+    try:
+        with local_functions(progress) as (runner, host, key):
+            return run_and_wait(runner, host, key, shop, progress)
+    finally:
+        close_pool()
+
+
+def serve(port: int, with_sample_store: bool, progress: Progress = print) -> int:
+    key = get_settings().local_function_key
+    key_value = key.get_secret_value() if key else None
+
+    def forever(stand_ins: StandIns | None) -> int:
+        with local_functions(progress, port=port, function_key=key_value) as (runner, host, used_key):
+            progress(f"Functions host on {host.base_url}/api (function key: "
+                     f"{'from LOCAL_FUNCTION_KEY' if key_value else used_key})")
+            if stand_ins:
+                progress(f"sample shop {stand_ins.store.domain} installed; try: curl -X POST "
+                         f"-H 'x-functions-key: <key>' {host.base_url}/api/shops/{stand_ins.store.domain}/pipeline")
+            try:
+                while True:
+                    time.sleep(3600)
+            except KeyboardInterrupt:
+                progress("stopping")
+        return 0
+
+    try:
+        if not with_sample_store:
+            return forever(None)
+        with sample_store_stand_ins() as stand_ins:
+            install_sample_shop(stand_ins, progress)
+            return forever(stand_ins)
+    finally:
+        close_pool()
