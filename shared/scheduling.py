@@ -8,6 +8,7 @@ Terminated may be started again under the same id.
 from __future__ import annotations
 
 import logging
+import secrets
 from datetime import datetime
 
 from shared.db.shops import check_shop_domain
@@ -23,7 +24,8 @@ def daily_instance_id(shop: str, now: datetime) -> str:
 
 
 def manual_instance_id(shop: str, now: datetime) -> str:
-    return f"manual-{check_shop_domain(shop)}-{now:%Y%m%dT%H%M%S}"
+    # The random tail keeps two requests in the same second apart.
+    return f"manual-{check_shop_domain(shop)}-{now:%Y%m%dT%H%M%S}-{secrets.token_hex(3)}"
 
 
 def _status_name(status) -> str | None:

@@ -41,3 +41,13 @@ def local_data_dir(tmp_path_factory) -> Path:
 def db(local_data_dir):
     """The migrated session database's pool."""
     return pool.get_pool()
+
+
+@pytest.fixture()
+def restore_environment():
+    """Stand-ins point settings at themselves through the environment; put it back afterwards."""
+    saved = dict(os.environ)
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
+    _reset_settings()

@@ -7,7 +7,9 @@ Migrations are applied once per process before the pool is handed out.
 
 from __future__ import annotations
 
+import subprocess
 import threading
+import time
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -33,18 +35,26 @@ _pool_lock = threading.Lock()
 
 def embedded_database_url(data_dir: Path) -> str:
     """Start (or reuse) the embedded PostgreSQL in `data_dir/pgdata` and return its URL."""
-    try:
-        import pgserver
-    except ImportError as exc:  # pragma: no cover - only without the dev requirements
-        raise DatabaseUnavailableError(
-            "DATABASE_URL is not set and the embedded PostgreSQL (pgserver) is not installed"
-        ) from exc
     data_dir.mkdir(parents=True, exist_ok=True)
     with warnings.catch_warnings():
         # platformdirs warns when XDG_RUNTIME_DIR is unset (CI, containers); pgserver copes.
         warnings.simplefilter("ignore")
-        # cleanup_mode=None leaves the server running after this process exits, for the next command.
-        server = pgserver.get_server(data_dir.resolve() / "pgdata", cleanup_mode=None)
+        try:
+            import pgserver
+        except ImportError as exc:  # pragma: no cover - only without the dev requirements
+            raise DatabaseUnavailableError(
+                "DATABASE_URL is not set and the embedded PostgreSQL (pgserver) is not installed"
+            ) from exc
+        for attempt in range(1, 4):
+            try:
+                # cleanup_mode=None leaves the server running after this process exits, for the next command.
+                server = pgserver.get_server(data_dir.resolve() / "pgdata", cleanup_mode=None)
+                break
+            except (subprocess.CalledProcessError, subprocess.TimeoutExpired, FileNotFoundError) as exc:
+                # A first start on a busy machine can outlast pgserver's own 10 s wait.
+                if attempt == 3:
+                    raise DatabaseUnavailableError(f"the embedded PostgreSQL did not start: {exc}") from exc
+                time.sleep(2 * attempt)
     return server.get_uri()
 
 
@@ -105,12 +115,34 @@ def close_pool() -> None:
 
 def stop_embedded_database(data_dir: Path) -> bool:
     """Stop the embedded PostgreSQL under `data_dir`, if it runs. Returns whether it did."""
-    pgdata = data_dir.resolve() / "pgdata"
-    if not (pgdata / "postmaster.pid").exists():
-        return False
-    import pgserver
-    from pgserver._commands import pg_ctl
+    import os
+    import signal
+    import subprocess
+    import time
 
-    server = pgserver.get_server(pgdata, cleanup_mode=None)
-    pg_ctl(["-w", "stop", "-m", "fast"], pgdata=pgdata, user=server.system_user)
+    pgdata = data_dir.resolve() / "pgdata"
+    pid_file = pgdata / "postmaster.pid"
+    if not pid_file.exists():
+        return False
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import pgserver
+        from pgserver._commands import pg_ctl
+
+        try:
+            server = pgserver.get_server(pgdata, cleanup_mode=None)
+            pg_ctl(["-w", "stop", "-m", "fast"], pgdata=pgdata, user=server.system_user)
+            return True
+        except subprocess.CalledProcessError:
+            pass
+    # pg_ctl refuses when another process started the server under another user: signal it directly.
+    try:
+        pid = int(pid_file.read_text().split()[0])
+        os.kill(pid, signal.SIGINT)  # PostgreSQL's "fast" shutdown
+    except (OSError, ValueError, IndexError):
+        return False
+    for _ in range(100):
+        if not pid_file.exists():
+            break
+        time.sleep(0.1)
     return True

@@ -32,10 +32,12 @@ class Shop(BaseModel):
     pricing_settings: dict
     token_key_id: str | None
     has_access_token: bool
+    last_sync_at: datetime | None
+    last_full_sync_at: datetime | None
 
 
 _SHOP_COLUMNS = """id, domain, name, currency, status, pricing_settings, token_key_id,
-                   access_token_ciphertext IS NOT NULL AS has_access_token"""
+                   access_token_ciphertext IS NOT NULL AS has_access_token, last_sync_at, last_full_sync_at"""
 
 
 def upsert_shop(
@@ -91,4 +93,14 @@ def update_pricing_settings(conn: psycopg.Connection, shop_id: int, settings: di
     conn.execute(
         "UPDATE shops SET pricing_settings = pricing_settings || %s::jsonb, updated_at = now() WHERE id = %s",
         (psycopg.types.json.Jsonb(settings), shop_id),
+    )
+
+
+def record_catalogue_sync(conn: psycopg.Connection, shop_id: int, started_at: datetime, full: bool) -> None:
+    """Remember when a successful sync started: the next one asks for changes since then."""
+    conn.execute(
+        """UPDATE shops SET last_sync_at = %(at)s,
+                            last_full_sync_at = CASE WHEN %(full)s THEN %(at)s ELSE last_full_sync_at END
+           WHERE id = %(shop)s""",
+        {"at": started_at, "full": full, "shop": shop_id},
     )

@@ -25,7 +25,7 @@ import httpx
 from shared.db import market, runs
 from shared.db.pool import close_pool, transaction
 from shared.db.recommendations import run_recommendations
-from shared.db.shops import get_shop, upsert_shop
+from shared.db.shops import record_catalogue_sync, upsert_shop
 from shared.local.competitor_sites import CompetitorSites
 from shared.local.sample_store import DEFAULT_PRODUCTS, SampleStore, generate_store
 from shared.local.shopify_emulator import ShopifyEmulator
@@ -93,6 +93,8 @@ def install_sample_shop(stand_ins: StandIns, progress: Progress) -> None:
             return await sync_shop(shop.id, store.domain, client)
 
     summary = asyncio.run(first_sync())
+    with transaction() as conn:
+        record_catalogue_sync(conn, shop.id, summary.started_at, full=True)
     progress(f"  catalogue imported: {summary.products} products, {summary.variants} variants, "
              f"{summary.order_lines} order lines ({time.perf_counter() - started:.1f} s)")
     with transaction() as conn:
@@ -174,9 +176,24 @@ class RunOutcome:
         return f"run {self.run_id}: {self.status}" + (f" ({self.reason})" if self.reason else "")
 
 
-def run_and_wait(runner, host, key: str, shop: str, progress: Progress) -> RunOutcome:
-    instance_id = start_run_over_http(host, key, shop)
-    progress(f"pipeline started: {instance_id}")
+def interrupted_run(runner, shop: str) -> str | None:
+    """A run of this shop that a killed process left unfinished, if any."""
+    from shared.local.durable import RuntimeStatus
+
+    unfinished = runner.list_instances(statuses=[RuntimeStatus.Running, RuntimeStatus.Pending])
+    mine = [s for s in unfinished if isinstance(s.input, dict) and s.input.get("shop") == shop]
+    return max(mine, key=lambda s: s.created_time).instance_id if mine else None
+
+
+def run_and_wait(runner, host, key: str, shop: str, progress: Progress, resume: bool = False) -> RunOutcome:
+    instance_id = interrupted_run(runner, shop) if resume else None
+    if instance_id:
+        # Durable's promise: finished steps are kept in the history and not done again.
+        progress(f"resuming the interrupted run {instance_id}")
+        runner.start_in_background(instance_id)
+    else:
+        instance_id = start_run_over_http(host, key, shop)
+        progress(f"pipeline started: {instance_id}")
     status = runner.wait_for_completion(instance_id, timeout=RUN_TIMEOUT_SECONDS)
     runtime = getattr(status.runtime_status, "value", status.runtime_status)
     if runtime != "Completed":
@@ -231,7 +248,7 @@ def run_demo(out: Path, products: int | None = None, progress: Progress = print)
             progress(f"installing {stand_ins.store.name} ({shop})")
             install_sample_shop(stand_ins, progress)
             with local_functions(progress) as (runner, host, key):
-                outcome = run_and_wait(runner, host, key, shop, progress)
+                outcome = run_and_wait(runner, host, key, shop, progress, resume=True)
             if outcome.run_id:
                 files = export_outputs(shop, outcome.run_id, out)
                 print_step_table(json.loads(files["run.json"].read_text()), progress)

@@ -1,0 +1,113 @@
+"""The daily pipeline through the local host and runner, against the sample store's stand-ins.
+
+The orchestrator, the activities, the database and the providers are the real ones; only the
+cloud services are stand-ins that speak their protocols on loopback.
+"""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+from orchestrations.daily_pipeline import RETRY
+from shared.db.pool import transaction
+from shared.local.demo import apply_settings, install_sample_shop, local_functions, run_and_wait, sample_store_stand_ins
+
+
+@pytest.fixture(scope="module")
+def stand_ins(local_data_dir):
+    import os
+
+    saved = dict(os.environ)
+    with sample_store_stand_ins(n_products=12) as stand_ins:
+        install_sample_shop(stand_ins, progress=lambda line: None)
+        yield stand_ins
+    os.environ.clear()
+    os.environ.update(saved)
+    apply_settings({})
+
+
+@pytest.fixture(scope="module")
+def functions(stand_ins):
+    lines: list[str] = []
+    with local_functions(lines.append) as (runner, host, key):
+        yield runner, host, key, lines
+
+
+def steps_of(run_id: str) -> dict[str, dict]:
+    with transaction() as conn:
+        rows = conn.execute("SELECT * FROM pipeline_steps WHERE run_id = %s", (run_id,)).fetchall()
+    return {r["step"]: r for r in rows}
+
+
+def closed_port_url() -> str:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return f"http://127.0.0.1:{port}"  # nothing listens there once the probe is closed
+
+
+def test_happy_path_every_step_ok_and_prices_respect_cost(stand_ins, functions):
+    runner, host, key, _ = functions
+    outcome = run_and_wait(runner, host, key, stand_ins.store.domain, lambda line: None)
+    assert outcome.ok and outcome.status == "completed", outcome
+    steps = steps_of(outcome.run_id)
+    assert {s: r["status"] for s, r in steps.items()} == {s: "ok" for s in steps}
+    assert len(steps) == 10
+    with transaction() as conn:
+        run = conn.execute("SELECT status FROM pipeline_runs WHERE id = %s", (outcome.run_id,)).fetchone()
+        below_cost = conn.execute(
+            "SELECT count(*) AS n FROM recommendations WHERE run_id = %s AND recommended_price < cost",
+            (outcome.run_id,),
+        ).fetchone()["n"]
+        briefing = conn.execute("SELECT * FROM briefings WHERE run_id = %s", (outcome.run_id,)).fetchone()
+    assert run["status"] == "completed"
+    assert below_cost == 0
+    assert briefing["page_uri"] and briefing["video_uri"] and briefing["audio_seconds"] > 20
+    # The shop was read in full at install, so the daily sync asks only for what changed since.
+    assert steps["sync_shopify"]["counts"]["mode"] == "incremental"
+    with transaction() as conn:
+        variants = conn.execute(
+            "SELECT count(*) AS n FROM variants v JOIN shops s ON s.id = v.shop_id WHERE s.domain = %s",
+            (stand_ins.store.domain,),
+        ).fetchone()["n"]
+    assert variants == len(stand_ins.store.variants)
+
+
+def test_one_market_signal_failing_degrades_the_run_and_the_rest_goes_on(stand_ins, functions, restore_environment):
+    runner, host, key, _ = functions
+    apply_settings({"TRENDS_BASE_URL": closed_port_url()})  # Google Trends unreachable
+    outcome = run_and_wait(runner, host, key, stand_ins.store.domain, lambda line: None)
+    assert outcome.ok, outcome
+    assert outcome.status == "degraded"
+    assert "fetch_trends" in outcome.reason
+    steps = steps_of(outcome.run_id)
+    assert steps["fetch_trends"]["status"] == "failed"
+    assert steps["fetch_trends"]["attempts"] == RETRY["fetch_trends"].max_number_of_attempts
+    for step in ("scrape_competitors", "social_signals", "compute_recommendations", "render_video", "publish_briefing"):
+        assert steps[step]["status"] == "ok", step
+    with transaction() as conn:
+        run = conn.execute("SELECT status, error FROM pipeline_runs WHERE id = %s", (outcome.run_id,)).fetchone()
+    assert run["status"] == "degraded" and "fetch_trends" in run["error"]
+
+
+def test_sync_failing_past_its_retries_fails_the_run_with_the_activitys_message(stand_ins, functions):
+    runner, host, key, _ = functions
+    # Shopify answers 503 (with Retry-After: 0, so the test does not wait) to every request.
+    stand_ins.emulator.faults.inject(503, count=10_000, retry_after=0)
+    try:
+        outcome = run_and_wait(runner, host, key, stand_ins.store.domain, lambda line: None)
+    finally:
+        stand_ins.emulator.faults.clear()
+    attempts = RETRY["sync_shopify"].max_number_of_attempts
+    assert not outcome.ok and outcome.status == "Failed"
+    assert "sync_shopify failed" in outcome.reason and "503" in outcome.reason
+    assert f"after {attempts} attempts" in outcome.reason
+    steps = steps_of(outcome.run_id)
+    assert steps["sync_shopify"]["attempts"] == attempts
+    assert steps["sync_shopify"]["status"] == "failed"
+    assert steps["publish_briefing"]["status"] == "skipped"
+    history = runner.get_history(outcome.run_id)
+    scheduled = [e for e in history if e.get("EventType") == 4 and e.get("Name") == "sync_shopify"]
+    assert len(scheduled) == attempts
