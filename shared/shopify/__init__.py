@@ -1,0 +1,1 @@
+"""Shopify: the GraphQL Admin API client (`admin_api`), the catalogue sync (`sync`), tokens and webhooks."""
