@@ -46,8 +46,10 @@ class Settings(BaseSettings):
     # --- Shopify ---
     shopify_client_id: str = Field("retail-ai-advisor-local", description="The app's client id (API key).")
     shopify_client_secret: SecretStr | None = secret_field("The app's client secret (API secret key).")
-    shopify_api_version: str = Field(DEFAULT_SHOPIFY_API_VERSION, pattern=r"^\d{4}-(01|04|07|10)$")
-    shopify_scopes: str = Field("read_products,read_inventory,read_orders")
+    shopify_api_version: str = Field(
+        DEFAULT_SHOPIFY_API_VERSION, pattern=r"^\d{4}-(01|04|07|10)$", description="Pinned Admin API version."
+    )
+    shopify_scopes: str = Field("read_products,read_inventory,read_orders", description="Access scopes the app asks for.")
     shopify_admin_base_url: str = Field(
         "https://{shop}", description="Origin of a shop's Admin API; the local emulator overrides it."
     )
@@ -59,37 +61,43 @@ class Settings(BaseSettings):
 
     # --- schedule and Durable ---
     daily_schedule: str = Field("0 0 2 * * *", description="NCRONTAB (UTC) of the daily timer.")
-    taskhub_name: str = Field("retailaiadvisor", pattern=r"^[A-Za-z][A-Za-z0-9]{2,49}$")
+    taskhub_name: str = Field(
+        "retailaiadvisor", pattern=r"^[A-Za-z][A-Za-z0-9]{2,49}$", description="Durable task hub (host.json reads it)."
+    )
 
     # --- market signals ---
     competitor_fetch_interval_seconds: float = Field(1.0, ge=0, description="Politeness gap per domain.")
-    competitor_fetch_timeout_seconds: float = Field(15.0, gt=0)
-    competitor_fetch_max_bytes: int = Field(3_000_000, gt=0)
-    competitor_fetch_concurrency: int = Field(5, ge=1, le=100)
+    competitor_fetch_timeout_seconds: float = Field(15.0, gt=0, description="Per request to a competitor page.")
+    competitor_fetch_max_bytes: int = Field(3_000_000, gt=0, description="Larger pages are cut off and refused.")
+    competitor_fetch_concurrency: int = Field(5, ge=1, le=100, description="Pages in flight across the whole run.")
     competitor_fetch_allow_private_networks: bool = Field(
         False, description="Allow loopback/private targets (only the local sample store needs it)."
     )
-    competitor_price_max_age_hours: int = Field(48, ge=1)
-    fetch_user_agent: str = Field("RetailAIAdvisorBot/0.1 (+https://retail-ai-advisor.example/bot)")
+    competitor_price_max_age_hours: int = Field(48, ge=1, description="Older competitor prices are not used.")
+    fetch_user_agent: str = Field(
+        "RetailAIAdvisorBot/0.1 (+https://retail-ai-advisor.example/bot)", description="How the fetcher names itself."
+    )
     trends_base_url: str = Field("https://trends.google.com", description="Google Trends origin; tests point it at a stand-in.")
-    trends_geo: str = Field("GB")
-    trends_timeframe: str = Field("today 3-m")
+    trends_geo: str = Field("GB", description="Google Trends region.")
+    trends_timeframe: str = Field("today 3-m", description="Google Trends window.")
     trends_anchor_keyword: str = Field("gift", description="Shared keyword in every batch so batches share a scale.")
 
     # --- pricing defaults (a shop's own settings override them) ---
-    pricing_min_margin_pct: float = Field(20.0, ge=0, le=500)
-    pricing_max_change_pct: float = Field(10.0, gt=0, le=100)
-    pricing_position: str = Field("median", pattern=r"^(min|median)$")
+    pricing_min_margin_pct: float = Field(20.0, ge=0, le=500, description="Never below cost x (1 + this %).")
+    pricing_max_change_pct: float = Field(10.0, gt=0, le=100, description="Largest move per run.")
+    pricing_position: str = Field(
+        "median", pattern=r"^(min|median)$", description="Position against the competitors' min or median."
+    )
     pricing_offset_pct: float = Field(0.0, ge=-50, le=50, description="-2 = undercut by 2 %, +5 = premium of 5 %.")
     pricing_rounding: str = Field(".99", pattern=r"^(\.99|\.95|whole|none)$", description="Price ending after rounding.")
 
     # --- briefing media ---
     speech_voice: str = Field("en-gb", description="espeak-ng voice for the offline narration.")
-    speech_words_per_minute: int = Field(165, ge=80, le=400)
+    speech_words_per_minute: int = Field(165, ge=80, le=400, description="Narration speed.")
     local_data_dir: Path = Field(Path(".local"), description="Embedded database, Durable state and media.")
 
     # --- telemetry ---
-    log_level: str = Field("WARNING", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")
+    log_level: str = Field("WARNING", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$", description="Python log level.")
 
     @property
     def media_dir(self) -> Path:

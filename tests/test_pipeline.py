@@ -111,3 +111,44 @@ def test_sync_failing_past_its_retries_fails_the_run_with_the_activitys_message(
     history = runner.get_history(outcome.run_id)
     scheduled = [e for e in history if e.get("EventType") == 4 and e.get("Name") == "sync_shopify"]
     assert len(scheduled) == attempts
+
+
+def test_the_timer_starts_todays_run_once_and_a_second_firing_starts_nothing(stand_ins, functions):
+    from datetime import datetime, timezone
+
+    from shared.scheduling import daily_instance_id
+
+    runner, host, key, _ = functions
+    instance_id = daily_instance_id(stand_ins.store.domain, datetime.now(timezone.utc))
+    runner.purge(instance_id)
+    host.invoke_timer("daily_timer")
+    first = runner.get_status(instance_id)
+    assert first is not None and first.input["trigger"] == "timer"
+    host.invoke_timer("daily_timer")  # fires again while the run is going, or after it ended
+    status = runner.wait_for_completion(instance_id, timeout=600)
+    assert status.created_time == first.created_time  # the same instance: not replaced, not restarted
+    pipelines = [s for s in runner.list_instances(instance_id_prefix=instance_id) if s.name == "daily_pipeline"]
+    assert len(pipelines) == 1
+    host.invoke_timer("daily_timer")  # and once it has completed
+    assert runner.get_status(instance_id).created_time == first.created_time
+
+
+def test_http_answers(stand_ins, functions):
+    import httpx
+
+    runner, host, key, _ = functions
+    shop = stand_ins.store.domain
+    api = f"{host.base_url}/api"
+    assert httpx.get(f"{api}/health").json() == {"status": "ok", "database": "ok"}
+    assert httpx.get(f"{api}/shops/{shop}/runs/latest").status_code == 401  # function key required
+    latest = httpx.get(f"{api}/shops/{shop}/runs/latest", headers={"x-functions-key": key})
+    assert latest.status_code == 200
+    report = latest.json()
+    assert report["shop"] == shop and {s["step"] for s in report["steps"]} >= {"sync_shopify", "publish_briefing"}
+    bad = httpx.post(f"{api}/shops/evil.example.com/pipeline", headers={"x-functions-key": key})
+    assert bad.status_code == 400 and "myshopify.com" in bad.json()["error"]
+    unknown = httpx.post(f"{api}/shops/nobody-here.myshopify.com/pipeline", headers={"x-functions-key": key})
+    assert unknown.status_code == 404
+    page = httpx.get(f"{api}/shops/{shop}/briefings/latest", headers={"x-functions-key": key})
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert "<table" in page.text
