@@ -38,7 +38,25 @@ RETRY = {
 }
 
 MARKET_SIGNALS = ("scrape_competitors", "fetch_trends", "social_signals")
-BRIEFING_MEDIA = ("synthesize_speech", "render_video")
+
+# The pipeline in order; a tuple runs side by side.
+STAGES = (
+    "sync_shopify",
+    "update_costs",
+    MARKET_SIGNALS,
+    "compute_recommendations",
+    "write_script",
+    "synthesize_speech",
+    "render_video",
+    "publish_briefing",
+)
+PIPELINE_ORDER = [step for stage in STAGES for step in (stage if isinstance(stage, tuple) else (stage,))]
+
+# Without these there is nothing to advise on or nothing to show: their failure fails the run.
+# Any other failure degrades it (costs from earlier runs stand; the page carries the advice without video).
+CRITICAL = {"sync_shopify", "compute_recommendations", "write_script", "publish_briefing"}
+# A step that cannot run when the step it builds on failed.
+NEEDS = {"render_video": "synthesize_speech"}
 
 
 def activity_error(exc: Exception) -> str:
@@ -46,20 +64,21 @@ def activity_error(exc: Exception) -> str:
     return str(exc).split(" \n ", 1)[0].strip() or type(exc).__name__
 
 
-def attempts_of(step: str) -> int:
-    return RETRY[step].max_number_of_attempts
+def call_step(context: df.DurableOrchestrationContext, step: str, run: dict):
+    """Call a step with its retry policy; a failure after the last attempt comes back as a summary."""
+    try:
+        summary = yield context.call_activity_with_retry(step, RETRY[step], run)
+    except Exception as exc:  # noqa: BLE001 - Durable surfaces every activity failure as Exception
+        attempts = RETRY[step].max_number_of_attempts
+        summary = {"status": "failed", "error": f"{activity_error(exc)} (after {attempts} attempts)"}
+    return {"step": step, **summary}
 
 
 @bp.orchestration_trigger(context_name="context")
 def market_signal(context: df.DurableOrchestrationContext):
-    """One market signal, isolated: its failure comes back as a value, not an exception."""
+    """One market signal, isolated: its failure comes back as a value, because task_all fails fast."""
     params = context.get_input()
-    step = params["step"]
-    try:
-        summary = yield context.call_activity_with_retry(step, RETRY[step], params["run"])
-    except Exception as exc:  # noqa: BLE001 - Durable surfaces every activity failure as Exception
-        return {"step": step, "status": "failed", "error": f"{activity_error(exc)} (after {attempts_of(step)} attempts)"}
-    return {"step": step, **summary}
+    return (yield from call_step(context, params["step"], params["run"]))
 
 
 @bp.orchestration_trigger(context_name="context")
@@ -69,12 +88,8 @@ def daily_pipeline(context: df.DurableOrchestrationContext):
     statuses: dict[str, str] = {}
     problems: list[str] = []
 
-    def show(step: str):
+    def show(step: str) -> None:
         context.set_custom_status({"step": step, "done": dict(statuses)})
-
-    def call(step: str):
-        show(step)
-        return context.call_activity_with_retry(step, RETRY[step], run)
 
     def finish(status: str, error: str | None):
         show("finish_run")
@@ -85,101 +100,39 @@ def daily_pipeline(context: df.DurableOrchestrationContext):
              "finished_at": context.current_utc_datetime.isoformat()},
         )
 
-    def failed(step: str, message: str):
-        statuses[step] = "failed"
-        for later in PIPELINE_ORDER[PIPELINE_ORDER.index(step) + 1:]:
-            statuses.setdefault(later, "skipped")
-        return f"{step} failed: {message}"
-
     yield context.call_activity_with_retry(
         "begin_run",
         RETRY["begin_run"],
         {**run, "trigger": params.get("trigger", "manual"), "started_at": context.current_utc_datetime.isoformat()},
     )
+    summaries: list[dict] = []
+    for stage in STAGES:
+        if isinstance(stage, tuple):
+            show("market_signals")
+            summaries = yield context.task_all([
+                context.call_sub_orchestrator("market_signal", {"step": step, "run": run}, f"{context.instance_id}:{step}")
+                for step in stage
+            ])
+        elif statuses.get(NEEDS.get(stage, "")) == "failed":
+            summaries = [{"step": stage, "status": "skipped", "error": f"{NEEDS[stage]} failed"}]
+        else:
+            show(stage)
+            summaries = [(yield from call_step(context, stage, run))]
 
-    # 1. The catalogue, stock and sales: without them there is nothing to advise on.
-    try:
-        summary = yield call("sync_shopify")
-    except Exception as exc:  # noqa: BLE001
-        summary = {"status": "failed", "error": f"{activity_error(exc)} (after {attempts_of('sync_shopify')} attempts)"}
-    if summary["status"] == "failed":
-        reason = failed("sync_shopify", summary["error"])
-        yield finish("failed", reason)
-        raise RuntimeError(reason)
-    statuses["sync_shopify"] = summary["status"]
-
-    # 2. Costs: on failure the costs from earlier runs still stand, so the run goes on degraded.
-    try:
-        summary = yield call("update_costs")
-    except Exception as exc:  # noqa: BLE001
-        summary = {"status": "failed", "error": activity_error(exc)}
-    statuses["update_costs"] = summary["status"]
-    if summary["status"] != "ok":
-        problems.append(f"update_costs: {summary.get('error', summary['status'])}")
-
-    # 3. Market signals in parallel, each isolated in its own sub-orchestration.
-    show("market_signals")
-    signals = yield context.task_all(
-        [
-            context.call_sub_orchestrator("market_signal", {"step": step, "run": run}, f"{context.instance_id}:{step}")
-            for step in MARKET_SIGNALS
-        ]
-    )
-    for signal in signals:
-        statuses[signal["step"]] = signal["status"]
-        if signal["status"] != "ok":
-            problems.append(f"{signal['step']}: {signal.get('error', signal['status'])}")
-
-    # 4. Recommendations and the script: the product itself, so a failure fails the run.
-    for step in ("compute_recommendations", "write_script"):
-        try:
-            summary = yield call(step)
-        except Exception as exc:  # noqa: BLE001
-            summary = {"status": "failed", "error": f"{activity_error(exc)} (after {attempts_of(step)} attempts)"}
-        if summary["status"] == "failed":
-            reason = failed(step, summary["error"])
-            yield finish("failed", reason)
-            raise RuntimeError(reason)
-        statuses[step] = summary["status"]
-        if summary["status"] != "ok":
-            problems.append(f"{step}: {summary['status']}")
-
-    # 5. Voice and video: without them the briefing page still carries the advice.
-    for step in BRIEFING_MEDIA:
-        if any(statuses.get(earlier) == "failed" for earlier in BRIEFING_MEDIA):
-            statuses[step] = "skipped"
-            continue
-        try:
-            summary = yield call(step)
-        except Exception as exc:  # noqa: BLE001
-            summary = {"status": "failed", "error": activity_error(exc)}
-        statuses[step] = summary["status"]
-        if summary["status"] != "ok":
-            problems.append(f"{step}: {summary.get('error', summary['status'])}")
-
-    try:
-        summary = yield call("publish_briefing")
-    except Exception as exc:  # noqa: BLE001
-        summary = {"status": "failed", "error": f"{activity_error(exc)} (after {attempts_of('publish_briefing')} attempts)"}
-    if summary["status"] == "failed":
-        reason = failed("publish_briefing", summary["error"])
-        yield finish("failed", reason)
-        raise RuntimeError(reason)
-    statuses["publish_briefing"] = summary["status"]
+        for summary in summaries:
+            step, status = summary["step"], summary["status"]
+            statuses[step] = status
+            if status == "failed" and step in CRITICAL:
+                for later in PIPELINE_ORDER[PIPELINE_ORDER.index(step) + 1:]:
+                    statuses.setdefault(later, "skipped")
+                reason = f"{step} failed: {summary['error']}"
+                yield finish("failed", reason)
+                raise RuntimeError(reason)
+            if status != "ok":
+                problems.append(f"{step}: {summary.get('error') or status}")
 
     outcome = "degraded" if problems else "completed"
     yield finish(outcome, "; ".join(problems) or None)
     context.set_custom_status({"step": "done", "done": dict(statuses)})
     return {"run_id": context.instance_id, "shop": run["shop"], "status": outcome, "steps": statuses,
-            "problems": problems, "briefing": summary.get("counts", {}).get("page_uri")}
-
-
-PIPELINE_ORDER = [
-    "sync_shopify",
-    "update_costs",
-    *MARKET_SIGNALS,
-    "compute_recommendations",
-    "write_script",
-    *BRIEFING_MEDIA,
-    "publish_briefing",
-]
+            "problems": problems, "briefing": summaries[-1].get("counts", {}).get("page_uri")}
