@@ -6,6 +6,7 @@ cloud services are stand-ins that speak their protocols on loopback.
 
 from __future__ import annotations
 
+import logging
 import socket
 
 import pytest
@@ -15,8 +16,30 @@ from shared.db.pool import transaction
 from shared.local.demo import apply_settings, install_sample_shop, local_functions, run_and_wait, sample_store_stand_ins
 
 
+class _Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(level=logging.DEBUG)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(self.format(record))
+
+
 @pytest.fixture(scope="module")
-def stand_ins(local_data_dir):
+def logs():
+    """Every log line of this module's runs, at DEBUG, to look for secrets in."""
+    handler = _Collect()
+    root = logging.getLogger()
+    previous = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    yield handler.lines
+    root.removeHandler(handler)
+    root.setLevel(previous)
+
+
+@pytest.fixture(scope="module")
+def stand_ins(local_data_dir, logs):
     import os
 
     saved = dict(os.environ)
@@ -152,3 +175,36 @@ def test_http_answers(stand_ins, functions):
     page = httpx.get(f"{api}/shops/{shop}/briefings/latest", headers={"x-functions-key": key})
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     assert "<table" in page.text
+
+
+def test_no_secret_reaches_a_log_the_durable_history_or_the_database(stand_ins, functions, logs, local_data_dir):
+    runner, host, key, _ = functions
+    outcome = run_and_wait(runner, host, key, stand_ins.store.domain, lambda line: None)
+    assert outcome.ok
+    token_key = (local_data_dir / "token-encryption-key").read_text().split(":", 1)[1]
+    secrets = [stand_ins.access_token, token_key]
+    assert logs, "no log line was captured"
+    for line in logs:
+        assert not any(secret in line for secret in secrets), line
+    histories = list((local_data_dir / "durable").rglob("*.json"))
+    assert histories
+    for path in histories:
+        text = path.read_text()
+        assert not any(secret in text for secret in secrets), path.name
+    with transaction() as conn:
+        columns = conn.execute(
+            """SELECT table_name, column_name, data_type FROM information_schema.columns
+               WHERE table_schema = 'public' AND data_type IN ('text', 'jsonb', 'character', 'ARRAY', 'bytea')"""
+        ).fetchall()
+        assert len(columns) > 20
+        for column in columns:
+            table, name = column["table_name"], column["column_name"]
+            # bytea is searched as bytes: its text form is hex, where a clear token would not show.
+            where = f'position(convert_to(%s, \'UTF8\') in "{name}") > 0' if column["data_type"] == "bytea" \
+                else f'"{name}"::text LIKE \'%%\' || %s || \'%%\''
+            for secret in secrets:
+                found = conn.execute(f'SELECT count(*) AS n FROM "{table}" WHERE {where}', (secret,)).fetchone()["n"]
+                assert found == 0, f"{table}.{name} holds a secret in clear"
+        sealed = conn.execute("SELECT access_token_ciphertext FROM shops WHERE domain = %s",
+                              (stand_ins.store.domain,)).fetchone()["access_token_ciphertext"]
+    assert stand_ins.access_token.encode() not in bytes(sealed)

@@ -150,7 +150,7 @@ def local_functions(progress: Progress, port: int = 0, function_key: str | None 
     runner = LocalDurableRunner(function_app.app, state_dir, on_progress=ProgressPrinter(progress))
     try:
         with LocalFunctionsHost(function_app.app, runner, port=port, host_json=REPO_ROOT / "host.json",
-                                function_keys=[key]) as host:
+                                function_keys=[key], task_hub=get_settings().taskhub_name) as host:
             yield runner, host, key
     finally:
         runner.close()
