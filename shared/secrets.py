@@ -12,9 +12,12 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from shared.settings import Settings, get_settings, secret_setting_names
+
+if TYPE_CHECKING:
+    from azure.core.credentials import TokenCredential
 
 
 class MissingSecretError(RuntimeError):
@@ -50,12 +53,19 @@ class EnvironmentSecrets:
 
 
 class KeyVaultSecrets:
-    def __init__(self, vault_url: str) -> None:
+    """Secrets from Key Vault. `credential` defaults to `DefaultAzureCredential`; `client_kwargs`
+    go to `SecretClient` (tests against the local stand-in pass `connection_verify` and
+    `verify_challenge_resource=False`)."""
+
+    def __init__(self, vault_url: str, credential: TokenCredential | None = None, **client_kwargs: Any) -> None:
         # Imported here: the Azure SDK is only needed when a vault is configured.
-        from azure.identity import DefaultAzureCredential
         from azure.keyvault.secrets import SecretClient
 
-        self._client = SecretClient(vault_url=vault_url, credential=DefaultAzureCredential())
+        if credential is None:
+            from azure.identity import DefaultAzureCredential
+
+            credential = DefaultAzureCredential()
+        self._client = SecretClient(vault_url=vault_url, credential=credential, **client_kwargs)
 
     def read(self, name: str) -> str | None:
         from azure.core.exceptions import ResourceNotFoundError
