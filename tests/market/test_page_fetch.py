@@ -197,8 +197,10 @@ async def test_one_request_per_site_per_interval(site):
     times = sorted(t for t, _ in site.recorder.hits)
     assert len(times) == 5  # robots.txt + 4 pages, all paced
     gaps = [b - a for a, b in zip(times, times[1:])]
-    # Timestamps taken by the server: a little slack for when each request reached it.
-    assert min(gaps) >= interval - 0.05, gaps
+    # The server stamps arrivals, and a loaded machine may delay one arrival and not the next, so
+    # single gaps get slack; the span from first to last shows the pacing without that jitter.
+    assert times[-1] - times[0] >= 4 * interval - 0.05, gaps
+    assert min(gaps) >= interval / 2, gaps
 
 
 async def test_other_sites_are_not_held_up_by_one_sites_interval():
