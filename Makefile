@@ -21,7 +21,8 @@ serve: $(BIN)/.installed
 	$(BIN)/python -m shared.cli serve
 
 bench: $(BIN)/.installed
-	$(BIN)/python benchmarks/run_all.py
+	$(BIN)/python benchmarks/price_extraction.py
+	$(BIN)/python benchmarks/pricing_engine.py
 
 clean:
 	-$(BIN)/python -m shared.cli db-stop

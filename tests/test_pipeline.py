@@ -88,6 +88,10 @@ def test_happy_path_every_step_ok_and_prices_respect_cost(stand_ins, functions):
     assert run["status"] == "completed"
     assert below_cost == 0
     assert briefing["page_uri"] and briefing["video_uri"] and briefing["audio_seconds"] > 20
+    # Durable keeps every input and output in its history: they must stay small summaries.
+    history = runner.get_history(outcome.run_id)
+    payloads = [e.get("Result") or e.get("Input") or "" for e in history if e.get("EventType") in (0, 4, 5)]
+    assert payloads and max(len(p.encode()) for p in payloads) < 16 * 1024
     # The shop was read in full at install, so the daily sync asks only for what changed since.
     assert steps["sync_shopify"]["counts"]["mode"] == "incremental"
     with transaction() as conn:
