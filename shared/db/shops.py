@@ -96,6 +96,12 @@ def update_pricing_settings(conn: psycopg.Connection, shop_id: int, settings: di
     )
 
 
+def granted_scopes(conn: psycopg.Connection, shop_id: int) -> str | None:
+    """The access scopes Shopify granted, as stored ("read_products,read_orders"); None if never recorded."""
+    row = conn.execute("SELECT scopes FROM shops WHERE id = %s", (shop_id,)).fetchone()
+    return row["scopes"] if row else None
+
+
 def record_catalogue_sync(conn: psycopg.Connection, shop_id: int, started_at: datetime, full: bool) -> None:
     """Remember when a successful sync started: the next one asks for changes since then."""
     conn.execute(
@@ -103,4 +109,12 @@ def record_catalogue_sync(conn: psycopg.Connection, shop_id: int, started_at: da
                             last_full_sync_at = CASE WHEN %(full)s THEN %(at)s ELSE last_full_sync_at END
            WHERE id = %(shop)s""",
         {"at": started_at, "full": full, "shop": shop_id},
+    )
+
+
+def update_shop_profile(conn: psycopg.Connection, shop_id: int, *, name: str, currency: str) -> None:
+    """The shop's own name and currency, as Shopify reports them (read at install)."""
+    conn.execute(
+        "UPDATE shops SET name = %s, currency = %s, updated_at = now() WHERE id = %s",
+        (name[:255], currency, shop_id),
     )
