@@ -41,6 +41,9 @@ def begin_run(payload: dict) -> dict:
         shop = get_shop(conn, params.shop)
         if shop is None:
             raise ShopNotFoundError(f"shop {params.shop} is not installed")
+        if shop.status == "uninstalled":
+            # A run started just before the uninstall arrived: it stops here instead of failing later.
+            raise ShopNotFoundError(f"shop {params.shop} has uninstalled the app")
         runs.start_run(conn, params.run_id, shop.id, params.trigger, params.started_at)
     return {"run_id": params.run_id, "shop_id": shop.id}
 
