@@ -23,6 +23,7 @@ serve: $(BIN)/.installed
 bench: $(BIN)/.installed
 	$(BIN)/python benchmarks/price_extraction.py
 	$(BIN)/python benchmarks/pricing_engine.py
+	$(BIN)/python -m shared.cli bench sync
 
 clean:
 	-$(BIN)/python -m shared.cli db-stop

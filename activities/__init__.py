@@ -9,6 +9,7 @@ from activities import (
     scrape_competitors,
     social_signals,
     synthesize_speech,
+    sync_catalogue,
     sync_shopify,
     update_costs,
     write_script,
@@ -17,6 +18,7 @@ from activities import (
 BLUEPRINTS = [
     bookkeeping.bp,
     sync_shopify.bp,
+    sync_catalogue.bp,
     update_costs.bp,
     scrape_competitors.bp,
     fetch_trends.bp,

@@ -20,6 +20,8 @@ RETRY = {
     "finish_run": df.RetryOptions(2_000, 5),
     # Shopify throttling and 5xx clear within a minute; the sync's upserts are idempotent.
     "sync_shopify": df.RetryOptions(30_000, 4),
+    # A database read and one cheap count: a blip at most (a plan it cannot make falls back to paginated).
+    "plan_sync": df.RetryOptions(5_000, 3),
     # The accounting system and the database: short blips.
     "update_costs": df.RetryOptions(15_000, 3),
     # Competitor sites and the scraping service rate-limit for tens of seconds.
@@ -74,6 +76,22 @@ def call_step(context: df.DurableOrchestrationContext, step: str, run: dict):
     return {"step": step, **summary}
 
 
+def sync_step(context: df.DurableOrchestrationContext, run: dict):
+    """sync_shopify: a large full sync runs as the `sync_catalogue` sub-orchestration (bulk
+    operations polled with durable timers), anything else as the paginated `sync_shopify` activity."""
+    try:
+        plan = yield context.call_activity_with_retry("plan_sync", RETRY["plan_sync"], run)
+    except Exception:  # noqa: BLE001 - without a plan the paginated step runs and records its own outcome
+        plan = {"method": "paginated"}
+    if plan.get("method") == "bulk":
+        try:
+            return (yield context.call_sub_orchestrator(
+                "sync_catalogue", {**run, "plan": plan}, f"{context.instance_id}:sync_catalogue"))
+        except Exception as exc:  # noqa: BLE001 - sync_catalogue returns its failures; this is a crash in it
+            return {"step": "sync_shopify", "status": "failed", "error": activity_error(exc)}
+    return (yield from call_step(context, "sync_shopify", run))
+
+
 @bp.orchestration_trigger(context_name="context")
 def market_signal(context: df.DurableOrchestrationContext):
     """One market signal, isolated: its failure comes back as a value, because task_all fails fast."""
@@ -115,6 +133,9 @@ def daily_pipeline(context: df.DurableOrchestrationContext):
             ])
         elif statuses.get(NEEDS.get(stage, "")) == "failed":
             summaries = [{"step": stage, "status": "skipped", "error": f"{NEEDS[stage]} failed"}]
+        elif stage == "sync_shopify":
+            show(stage)
+            summaries = [(yield from sync_step(context, run))]
         else:
             show(stage)
             summaries = [(yield from call_step(context, stage, run))]

@@ -65,6 +65,34 @@ def cmd_run_pipeline(args: argparse.Namespace) -> int:
     return 0 if result.ok else 1
 
 
+def cmd_import_catalog(args: argparse.Namespace) -> int:
+    from shared.db.pool import close_pool
+    from shared.shopify.catalog_csv import CatalogCsvError
+    from shared.shopify.catalog_import import ShopNotInstalledError, import_catalog_csv
+
+    try:
+        result = import_catalog_csv(args.shop, Path(args.file).read_bytes())
+    except CatalogCsvError as exc:
+        print(f"{args.file}: not imported, nothing was changed ({len(exc.problems)} problems):", file=sys.stderr)
+        for p in exc.problems:
+            print(f"  row {p.row}" + (f", column {p.column}" if p.column else "") + f": {p.reason}", file=sys.stderr)
+        return 1
+    except (ShopNotInstalledError, ValueError, OSError) as exc:
+        print(f"{args.file}: not imported: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        close_pool()
+    counts = ", ".join(f"{k}={v}" for k, v in result.counts.model_dump().items())
+    print(f"{args.file}: imported as {result.format.value} CSV for {result.shop}: {counts}")
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from benchmarks.shopify_sync import run_benchmark
+
+    return run_benchmark(variants=args.variants, restore_rate=args.restore_rate, upsert_rows=args.upsert_rows)
+
+
 def cmd_db_stop(args: argparse.Namespace) -> int:
     from shared.db.pool import stop_embedded_database
 
@@ -93,6 +121,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     migrate = commands.add_parser("migrate", help="apply the database migrations")
     migrate.set_defaults(handler=cmd_migrate)
+
+    catalog = commands.add_parser("import-catalog", help="import a catalogue CSV (Shopify's export or sku,title,price,cost,inventory)")
+    catalog.add_argument("file", help="the CSV file (UTF-8, with or without BOM)")
+    catalog.add_argument("--shop", required=True, help="the shop's domain, name.myshopify.com")
+    catalog.set_defaults(handler=cmd_import_catalog)
+
+    bench = commands.add_parser("bench", help="benchmarks printed side by side with their baseline")
+    bench.add_argument("what", choices=["sync"], help="sync: paginated sync at the rate limit, and bulk upsert vs COPY")
+    bench.add_argument("--variants", type=int, default=20_000, help="catalogue size for the sync (default 20000)")
+    bench.add_argument("--restore-rate", type=float, default=2000.0, help="points/s of the emulated shop (default 2000)")
+    bench.add_argument("--upsert-rows", type=int, default=100_000, help="variants for upsert vs COPY (default 100000)")
+    bench.set_defaults(handler=cmd_bench)
 
     db_stop = commands.add_parser("db-stop", help="stop the embedded PostgreSQL")
     db_stop.set_defaults(handler=cmd_db_stop)

@@ -34,6 +34,7 @@ from shared.media_store import media_store
 from shared.secrets import reset_secret_store
 from shared.settings import get_settings
 from shared.shopify.admin_api import AdminApiClient
+from shared.shopify.order_window import ALL_ORDERS_SCOPE, order_history_days
 from shared.shopify.sync import sync_shop
 from shared.shopify.tokens import token_cipher
 
@@ -79,18 +80,21 @@ def install_sample_shop(stand_ins: StandIns, progress: Progress) -> None:
     """What installing the app and importing a competitor list does for the sample shop."""
     store = stand_ins.store
     cipher = token_cipher()
+    # A development store, where the app holds read_all_orders: a year of orders to learn from.
+    scopes = f"{get_settings().shopify_scopes},{ALL_ORDERS_SCOPE}"
     with transaction() as conn:
         shop = upsert_shop(
             conn, store.domain, name=store.name, currency=store.currency,
             access_token_ciphertext=cipher.seal(stand_ins.access_token, store.domain),
-            token_key_id=cipher.current_key_id, scopes=get_settings().shopify_scopes,
+            token_key_id=cipher.current_key_id, scopes=scopes,
         )
     # Competitor pages are matched to variants, so the catalogue must be known first.
     started = time.perf_counter()
 
     async def first_sync():
         async with AdminApiClient(store.domain, stand_ins.access_token) as client:
-            return await sync_shop(shop.id, store.domain, client)
+            return await sync_shop(shop.id, store.domain, client, history_days=order_history_days(
+                scopes, get_settings().shopify_order_history_days))
 
     summary = asyncio.run(first_sync())
     with transaction() as conn:

@@ -71,6 +71,7 @@ from graphql import (
 from graphql.execution.values import get_argument_values, get_directive_values, get_variable_values
 from graphql.type import GraphQLIncludeDirective, GraphQLSkipDirective
 
+from shared.local.shopify_bulk import BULK_SDL, RESULT_PATH, ShopBulkOperations, serve_result
 from shared.local.sample_store import (
     InventoryLevel,
     LineItem,
@@ -226,7 +227,7 @@ type QueryRoot {{
 }}
 """
 
-SCHEMA: GraphQLSchema = build_schema(SCHEMA_SDL)
+SCHEMA: GraphQLSchema = build_schema(SCHEMA_SDL + BULK_SDL)  # bulk operations: shared.local.shopify_bulk
 
 
 # --- calculated query cost -------------------------------------------------------------------
@@ -1153,6 +1154,7 @@ class EmulatedShop:
         self.clock = clock
         self.bucket = LeakyBucket(plan.maximum_available, plan.restore_rate, clock)
         self.data = ShopData(store, domain, plan)
+        self.bulk_operations = ShopBulkOperations(domain, self.data, clock)
         self.records: list[RequestRecord] = []
         self._records_lock = threading.Lock()
 
@@ -1182,8 +1184,8 @@ class EmulatedShop:
         if operation is None:
             message = f"No operation named '{operation_name}'" if operation_name else "An operation name is required"
             return done("invalid", {"errors": [{"message": message}], "extensions": self._cost_extension(0, 0)})
-        if operation.operation is not OperationType.QUERY:
-            message = "Mutations are not supported by this emulator"
+        if operation.operation not in (OperationType.QUERY, OperationType.MUTATION):
+            message = "Subscriptions are not supported by this emulator"
             return done("invalid", {"errors": [{"message": message}], "extensions": self._cost_extension(0, 0)})
         try:
             requested = calculate_query_cost(document, variables, operation_name)
@@ -1207,7 +1209,7 @@ class EmulatedShop:
 
         request = _Request()
         result = execute_sync(
-            SCHEMA, document, root_value=self.data.root(request), variable_values=variables or {},
+            SCHEMA, document, root_value=self.bulk_operations.root(self.data.root(request)), variable_values=variables or {},
             operation_name=operation_name, field_resolver=_resolve_field,
         )
         try:
@@ -1264,6 +1266,7 @@ class ShopifyEmulator:
         self.faults = FaultInjector()
         self.shops: dict[str, EmulatedShop] = {}
         self._routes: list[tuple[str, re.Pattern, RouteHandler]] = []
+        self.add_route("GET", RESULT_PATH, lambda request: serve_result(self.shops, request.match, request.query))
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -1282,6 +1285,7 @@ class ShopifyEmulator:
         base = PLANS[plan]
         chosen = ShopPlan(base.name, maximum_available or base.maximum_available, restore_rate or base.restore_rate)
         shop = EmulatedShop(store, domain or store.domain, access_token, chosen, self.clock)
+        shop.bulk_operations.result_base_url = lambda: self.base_url
         self.shops[shop.domain] = shop
         return shop
 

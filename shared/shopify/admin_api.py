@@ -12,14 +12,21 @@ Shopify refuse it; it remembers each query's requested cost for that.
 
 Errors (every one has `retryable`; none ever contains the access token):
 
-    ShopifyError                   base
-    ├── ShopifyAuthError           401/403: token revoked or scopes missing. Not retryable.
-    ├── ShopifyThrottledError      THROTTLED (HTTP 200) or HTTP 429 still failing after the
-    │                              bounded attempts. Retryable; `retry_after` in seconds.
-    ├── ShopifyUnavailableError    503, other 5xx, network errors, timeouts. Retryable.
-    ├── ShopifyGraphQLError        errors in the query (validation, MAX_COST_EXCEEDED, ...).
-    │                              Not retryable; `codes` lists Shopify's error codes.
-    └── ShopifyRequestError        other 4xx (402 frozen shop, 404, 423 locked). Not retryable.
+    ShopifyError                     base
+    ├── ShopifyAuthError             401, or a 403 that names no scope: the token is invalid or
+    │                                revoked. Not retryable; the shop must authorise again.
+    ├── ShopifyMissingScopeError     ACCESS_DENIED, or a 403 naming a scope: the token is good but
+    │                                lacks a scope. Not retryable; `required_scopes` names them.
+    ├── ShopifyThrottledError        THROTTLED (HTTP 200) or HTTP 429 still failing after the
+    │                                bounded attempts. Retryable; `retry_after` in seconds.
+    ├── ShopifyUnavailableError      503, other 5xx, network errors, timeouts. Retryable.
+    ├── ShopifyGraphQLError          errors while running the query. Not retryable; `codes`
+    │   │                            lists Shopify's error codes.
+    │   └── ShopifyInvalidQueryError the query was refused before it ran: syntax, validation,
+    │                                MAX_COST_EXCEEDED. A bug on our side; never retryable.
+    └── ShopifyRequestError          other 4xx (402 frozen shop, 404, 423 locked). Not retryable.
+
+The token is sent only in the request header: no message, log line or repr carries it.
 """
 
 from __future__ import annotations
@@ -62,6 +69,16 @@ class ShopifyAuthError(ShopifyError):
     retryable = False
 
 
+class ShopifyMissingScopeError(ShopifyError):
+    """The token works but lacks an access scope; the merchant must grant it (not the same as a bad token)."""
+
+    retryable = False
+
+    def __init__(self, message: str, *, status: int | None = None, required_scopes: Sequence[str] = ()) -> None:
+        super().__init__(message, status=status)
+        self.required_scopes = tuple(required_scopes)
+
+
 class ShopifyThrottledError(ShopifyError):
     retryable = True
 
@@ -87,8 +104,33 @@ class ShopifyGraphQLError(ShopifyError):
         self.errors = list(errors)
 
 
+class ShopifyInvalidQueryError(ShopifyGraphQLError):
+    """Shopify refused the query itself (syntax, validation, cost cap): retrying cannot help."""
+
+
 class ShopifyRequestError(ShopifyError):
     retryable = False
+
+
+# Codes Shopify gives a query it refuses before running it (validation and static cost checks).
+INVALID_QUERY_CODES = frozenset({
+    "GRAPHQL_VALIDATION_FAILED", "GRAPHQL_PARSE_FAILED", "MAX_COST_EXCEEDED", "undefinedField", "undefinedType",
+    "argumentNotAccepted", "argumentLiteralsIncompatible", "missingRequiredArguments", "variableMismatch",
+    "variableNotUsed", "variableNotDefined", "selectionMismatch", "fieldNotDefined", "parseError",
+})
+_SCOPE_NAME = re.compile(r"\b(?:unauthenticated_)?(?:read|write)_[a-z_]+\b")
+
+
+def scopes_named_in(text: str) -> tuple[str, ...]:
+    """Access scope names mentioned in an error message ("Required access: `read_orders` access scope.")."""
+    return tuple(dict.fromkeys(_SCOPE_NAME.findall(text)))
+
+
+def is_invalid_query(errors: Sequence[Any], codes: Sequence[str | None], data: Any) -> bool:
+    if any(code in INVALID_QUERY_CODES for code in codes):
+        return True
+    # Errors of a query that ran carry a `path`; a refused query has neither a path nor data.
+    return data is None and not any(isinstance(e, dict) and e.get("path") for e in errors)
 
 
 # --- what Shopify reports about cost --------------------------------------------------------------
@@ -309,9 +351,15 @@ class AdminApiClient:
             raise ShopifyUnavailableError(f"{self.shop_domain}: Admin API unreachable ({type(exc).__name__})") from None
         status = response.status_code
         if status in (401, 403):
+            message = self._server_message(response)
+            scopes = scopes_named_in(message) if status == 403 else ()
+            if scopes:
+                raise ShopifyMissingScopeError(
+                    f"{self.shop_domain}: the app lacks the access scope {', '.join(scopes)} (HTTP 403): {message}",
+                    status=status, required_scopes=scopes,
+                )
             raise ShopifyAuthError(
-                f"{self.shop_domain}: Admin API refused the access token (HTTP {status}): {self._server_message(response)}",
-                status=status,
+                f"{self.shop_domain}: Admin API refused the access token (HTTP {status}): {message}", status=status
             )
         if status == 429:
             self.stats.throttled_responses += 1
@@ -339,8 +387,18 @@ class AdminApiClient:
                 self.stats.throttled_responses += 1
                 raise ShopifyThrottledError(f"{self.shop_domain}: query throttled", status=200,
                                             retry_after=self._throttle_wait(cost))
-            messages = "; ".join(str(e.get("message", e)) if isinstance(e, dict) else str(e) for e in errors)
-            raise ShopifyGraphQLError(f"{self.shop_domain}: {self._scrub(messages)[:500]}", codes=codes, errors=errors)
+            messages = self._scrub("; ".join(str(e.get("message", e)) if isinstance(e, dict) else str(e) for e in errors))
+            if "ACCESS_DENIED" in codes:
+                required = " ".join(
+                    str((e.get("extensions") or {}).get("requiredAccess", "")) for e in errors if isinstance(e, dict)
+                )
+                scopes = scopes_named_in(f"{required} {messages}")
+                raise ShopifyMissingScopeError(
+                    f"{self.shop_domain}: access denied, missing scope {', '.join(scopes) or '(not named)'}: {messages[:400]}",
+                    status=200, required_scopes=scopes,
+                )
+            error_type = ShopifyInvalidQueryError if is_invalid_query(errors, codes, body.get("data")) else ShopifyGraphQLError
+            raise error_type(f"{self.shop_domain}: {messages[:500]}", codes=codes, errors=errors)
         data = body.get("data")
         if not isinstance(data, dict):
             raise ShopifyUnavailableError(f"{self.shop_domain}: Admin API answered without data", status=status)

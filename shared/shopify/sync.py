@@ -16,6 +16,11 @@ Each page is upserted as it arrives, in a worker thread while the next page is f
 then dropped: the catalogue is never held in memory. With `since`, products, variants and
 orders are read only if updated after it; stock levels are always read whole (every sale
 changes them). No customer field is ever requested.
+
+A full read (no `since`) that completes deletes the shop's products, variants and stock levels
+it did not see; only their ids are kept for that (this path serves catalogues below the bulk
+threshold). A read that fails part-way deletes nothing. Large catalogues take the bulk path
+(`shared.shopify.bulk_sync`).
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from typing import Any, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from shared.db import catalogue
+from shared.db.catalogue_staging import delete_unseen
 from shared.db.catalogue import InventoryLevelRecord, OrderLineRecord, ProductRecord, VariantRecord
 from shared.db.pool import transaction
 from shared.settings import get_settings
@@ -45,6 +51,9 @@ LEVELS_PAGE = 250
 ORDERS_PAGE = 30
 LINES_PER_ORDER = 5
 ORDER_LINES_PAGE = 150
+# A row written less than this before a full read began is not deleted for being unseen: it may be
+# a webhook's write racing the read, judged against the database's clock rather than ours.
+CLOCK_SKEW_MARGIN = timedelta(minutes=5)
 
 PRODUCTS_QUERY = """
 query SyncProducts($first: Int!, $after: String, $query: String) {
@@ -146,6 +155,9 @@ class SyncSummary(BaseModel):
     pages: int
     throttled_waits: int = Field(description="Waits for the cost bucket: before sending, or after THROTTLED/429.")
     wait_seconds: float
+    products_removed: int = Field(0, description="Deleted after a complete full read did not see them.")
+    variants_removed: int = 0
+    inventory_levels_removed: int = 0
 
 
 # --- the Admin API's shapes, validated at the boundary -------------------------------------------
@@ -326,11 +338,18 @@ async def sync_shop(
     writer = _PageWriter()
     changed = f"updated_at:>'{_search_time(since)}'" if since else None
 
+    full = since is None
+    seen_products: set[str] = set()
+    seen_variants: set[str] = set()
+    seen_levels: set[tuple[str, str]] = set()
+
     products = 0
     async for page in client.paginate(PRODUCTS_QUERY, {"first": PRODUCTS_PAGE, "query": changed}, "products",
                                       estimated_cost=PRODUCTS_COST):
         records = [_ProductNode.model_validate(node).record() for node in page.nodes]
         products += len(records)
+        if full:
+            seen_products.update(r.shopify_id for r in records)
         await writer.submit(catalogue.upsert_products, shop_id, records)
     await writer.drain()  # variants need their products
 
@@ -339,6 +358,8 @@ async def sync_shop(
                                       estimated_cost=VARIANTS_COST):
         records = [_VariantNode.model_validate(node).record() for node in page.nodes]
         variants += len(records)
+        if full:
+            seen_variants.update(r.shopify_id for r in records)
         variants_written += await writer.submit(catalogue.upsert_variants, shop_id, records)
     variants_written += await writer.drain()  # order lines look their product up through variants
 
@@ -351,6 +372,7 @@ async def sync_shop(
                                               "location.inventoryLevels", estimated_cost=LEVELS_COST):
                 records = [_LevelNode.model_validate(node).record(location.id, location.name) for node in page.nodes]
                 levels += len(records)
+                seen_levels.update((r.inventory_item_id, r.location_id) for r in records)
                 await writer.submit(catalogue.upsert_inventory_levels, shop_id, records)
 
     orders = lines = 0
@@ -369,6 +391,13 @@ async def sync_shop(
         lines += len(records)
         await writer.submit(catalogue.upsert_order_lines, shop_id, records)
     await writer.drain()
+
+    removed = None
+    if full:  # the whole read completed: what it did not see is gone from the shop
+        removed = await asyncio.to_thread(
+            _in_transaction, lambda conn: delete_unseen(
+                conn, shop_id, product_ids=seen_products, variant_ids=seen_variants, levels=list(seen_levels),
+                written_before=started - CLOCK_SKEW_MARGIN))
 
     after = client.stats
     summary = SyncSummary(
@@ -393,6 +422,9 @@ async def sync_shop(
         pages=after.pages - before.pages,
         throttled_waits=after.throttle_waits - before.throttle_waits,
         wait_seconds=round(after.wait_seconds - before.wait_seconds, 3),
+        products_removed=removed.products_removed if removed else 0,
+        variants_removed=removed.variants_removed if removed else 0,
+        inventory_levels_removed=removed.inventory_levels_removed if removed else 0,
     )
     logger.info("synced %s: %s", domain, summary.model_dump(include={
         "products", "variants", "inventory_levels", "orders", "order_lines", "query_points", "throttled_waits", "seconds"}))
