@@ -1,8 +1,10 @@
 """Retail AI Advisor: every trigger of the app on one screen.
 
 The daily timer starts one `daily_pipeline` orchestration per active shop; HTTP triggers
-start a run on demand and report on runs and health. Orchestrators and activities live in
-`orchestrations/` and `activities/`; everything they use lives in `shared/`.
+install the app on a shop (Shopify OAuth), take Shopify's webhooks (processed later by
+`process_webhook_events`, and swept by a timer), start a run on demand and report on runs and
+health. Orchestrators and activities live in `orchestrations/` and `activities/`;
+everything they use lives in `shared/`.
 """
 
 from datetime import datetime, timezone
@@ -11,13 +13,18 @@ import azure.durable_functions as df
 import azure.functions as func
 
 import activities
-from orchestrations import daily_pipeline
+from activities import apply_webhook_events
+from orchestrations import daily_pipeline, process_webhook_events, sync_catalogue
 from shared import http_api, scheduling
+from shared.shopify import catalog_import, oauth, webhook_endpoint, webhook_queue
 
 app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)
 app.register_functions(daily_pipeline.bp)
+app.register_functions(sync_catalogue.bp)
 for blueprint in activities.BLUEPRINTS:
     app.register_functions(blueprint)
+app.register_functions(process_webhook_events.bp)
+app.register_functions(apply_webhook_events.bp)
 
 
 @app.timer_trigger(schedule="%DAILY_SCHEDULE%", arg_name="timer", run_on_startup=False, use_monitor=True)
@@ -41,9 +48,43 @@ def latest_run(req: func.HttpRequest) -> func.HttpResponse:
     return http_api.latest_run(req.route_params.get("shop", ""))
 
 
-@app.route(route="shops/{shop}/briefings/latest", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+@app.route(route="shops/{shop}/briefings/latest", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
 def latest_briefing(req: func.HttpRequest) -> func.HttpResponse:
-    return http_api.briefing_page(req.route_params.get("shop", ""), run_id=None)
+    # A merchant's browser has no function key: the page asks for a signed, expiring link instead.
+    return http_api.briefing_page(req.route_params.get("shop", ""), req.params.get("expires"), req.params.get("sig"))
+
+
+@app.route(route="shops/{shop}/briefings/link", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+def briefing_link(req: func.HttpRequest) -> func.HttpResponse:
+    return http_api.briefing_link(req.route_params.get("shop", ""))
+
+
+@app.route(route="shops/{shop}/catalog", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+def import_catalog(req: func.HttpRequest) -> func.HttpResponse:
+    return catalog_import.http_import(req.route_params.get("shop", ""), req.get_body())
+
+
+@app.route(route="auth/shopify/install", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+def shopify_install(req: func.HttpRequest) -> func.HttpResponse:
+    return oauth.install(req)
+
+
+@app.route(route="auth/shopify/callback", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+@app.durable_client_input(client_name="client")
+async def shopify_callback(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
+    return await oauth.callback(req, client)
+
+
+@app.route(route="webhooks/shopify", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
+@app.durable_client_input(client_name="client")
+async def shopify_webhook(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
+    return await webhook_endpoint.receive(req, client)
+
+
+@app.timer_trigger(schedule="%WEBHOOK_SWEEP_SCHEDULE%", arg_name="timer", run_on_startup=False, use_monitor=True)
+@app.durable_client_input(client_name="client")
+async def webhook_sweep(timer: func.TimerRequest, client: df.DurableOrchestrationClient) -> None:
+    await webhook_queue.start_sweep(client, datetime.now(timezone.utc))
 
 
 @app.route(route="health", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)

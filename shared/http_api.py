@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import datetime, timezone
 
 import azure.functions as func
 import psycopg
 
+from shared.briefing import links
 from shared.db import runs
 from shared.db.pool import DatabaseUnavailableError, transaction
 from shared.db.shops import InvalidShopDomainError, Shop, active_shop_domains, check_shop_domain, get_shop
 from shared.media_store import MediaStoreError, media_store
+from shared.secrets import MissingSecretError
 
 log = logging.getLogger(__name__)
 
@@ -64,20 +67,34 @@ def latest_run(raw_shop: str) -> func.HttpResponse:
     return json_response(report)
 
 
-def briefing_page(raw_shop: str, run_id: str | None) -> func.HttpResponse:
+def briefing_link(raw_shop: str) -> func.HttpResponse:
+    """A signed link to the shop's latest briefing, for an operator to hand to the merchant."""
+    shop = installed_shop(raw_shop)
+    if isinstance(shop, func.HttpResponse):
+        return shop
+    return json_response({"url": links.briefing_link(shop.domain, datetime.now(timezone.utc))})
+
+
+def briefing_page(raw_shop: str, expires: str | None, sig: str | None) -> func.HttpResponse:
     try:
         domain = check_shop_domain(raw_shop)
+        links.verify_briefing_link(domain, expires, sig, datetime.now(timezone.utc))
     except InvalidShopDomainError as exc:
         return problem(400, str(exc))
+    except links.BriefingLinkError as exc:
+        return problem(403, str(exc))
+    except MissingSecretError as exc:
+        log.error("briefing links cannot be checked: %s", exc)
+        return problem(503, "briefing links are not configured on this app")
     with transaction() as conn:
         row = conn.execute(
             """SELECT b.page_uri FROM briefings b JOIN shops s ON s.id = b.shop_id
-               WHERE s.domain = %s AND b.page_uri IS NOT NULL AND (%s::text IS NULL OR b.run_id = %s)
+               WHERE s.domain = %s AND s.status = 'active' AND b.page_uri IS NOT NULL
                ORDER BY b.published_at DESC NULLS LAST LIMIT 1""",
-            (domain, run_id, run_id),
+            (domain,),
         ).fetchone()
     if row is None:
-        return problem(404, f"no published briefing for {domain}")
+        return problem(404, f"no published briefing for {domain} yet; the first one is on its way")
     try:
         page = media_store().read_bytes(row["page_uri"])
     except MediaStoreError as exc:

@@ -46,6 +46,9 @@ class Settings(BaseSettings):
     # --- Shopify ---
     shopify_client_id: str = Field("retail-ai-advisor-local", description="The app's client id (API key).")
     shopify_client_secret: SecretStr | None = secret_field("The app's client secret (API secret key).")
+    shopify_client_secret_previous: SecretStr | None = secret_field(
+        "The client secret before a rotation: still accepted on signed requests until Shopify stops using it."
+    )
     shopify_api_version: str = Field(
         DEFAULT_SHOPIFY_API_VERSION, pattern=r"^\d{4}-(01|04|07|10)$", description="Pinned Admin API version."
     )
@@ -53,14 +56,26 @@ class Settings(BaseSettings):
     shopify_admin_base_url: str = Field(
         "https://{shop}", description="Origin of a shop's Admin API; the local emulator overrides it."
     )
-    shopify_order_history_days: int = Field(365, ge=1, le=3650, description="How far back the sync reads orders.")
+    shopify_order_history_days: int = Field(
+        365, ge=1, le=3650, description="How far back the sync reads orders (more than 60 days needs read_all_orders)."
+    )
+    shopify_bulk_sync_min_variants: int = Field(
+        2000, ge=1, description="Full syncs of catalogues with at least this many variants use bulk operations."
+    )
+    catalog_csv_max_bytes: int = Field(
+        15_000_000, ge=1_000, le=100_000_000, description="Largest catalogue CSV accepted (Shopify's own import limit)."
+    )
     app_base_url: str = Field("http://127.0.0.1:7071", description="Public origin of this app.")
+    briefing_link_hours: int = Field(72, ge=1, le=24 * 31, description="How long a signed briefing link stays valid.")
     local_function_key: SecretStr | None = secret_field(
         "Function key of the local host (`python -m shared.cli serve`); unset: a random key per start."
     )
 
     # --- schedule and Durable ---
     daily_schedule: str = Field("0 0 2 * * *", description="NCRONTAB (UTC) of the daily timer.")
+    webhook_sweep_schedule: str = Field(
+        "0 */10 * * * *", description="NCRONTAB (UTC) of the sweep that retries failed or stranded webhooks."
+    )
     taskhub_name: str = Field(
         "retailaiadvisor", pattern=r"^[A-Za-z][A-Za-z0-9]{2,49}$", description="Durable task hub (host.json reads it)."
     )

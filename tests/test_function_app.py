@@ -14,15 +14,22 @@ EXPECTED_HTTP = {
     # name: (route, methods, auth level)
     "start_pipeline": ("shops/{shop}/pipeline", ["POST"], "FUNCTION"),
     "latest_run": ("shops/{shop}/runs/latest", ["GET"], "FUNCTION"),
-    "latest_briefing": ("shops/{shop}/briefings/latest", ["GET"], "FUNCTION"),
+    "latest_briefing": ("shops/{shop}/briefings/latest", ["GET"], "ANONYMOUS"),  # signed link instead
+    "briefing_link": ("shops/{shop}/briefings/link", ["GET"], "FUNCTION"),
     "health": ("health", ["GET"], "ANONYMOUS"),
+    "shopify_install": ("auth/shopify/install", ["GET"], "ANONYMOUS"),
+    "shopify_callback": ("auth/shopify/callback", ["GET"], "ANONYMOUS"),
+    "shopify_webhook": ("webhooks/shopify", ["POST"], "ANONYMOUS"),
+    "import_catalog": ("shops/{shop}/catalog", ["POST"], "FUNCTION"),
 }
 EXPECTED_ACTIVITIES = {
     "begin_run", "finish_run", "sync_shopify", "update_costs", "scrape_competitors", "fetch_trends",
     "social_signals", "compute_recommendations", "write_script", "synthesize_speech", "render_video",
-    "publish_briefing",
+    "publish_briefing", "apply_webhook_events",
+    "plan_sync", "start_bulk_sync", "check_bulk_sync", "ingest_bulk_sync", "finish_bulk_sync",
 }
-EXPECTED_ORCHESTRATORS = {"daily_pipeline", "market_signal"}
+EXPECTED_ORCHESTRATORS = {"daily_pipeline", "market_signal", "process_webhook_events", "sync_catalogue"}
+EXPECTED_TIMERS = {"daily_timer", "webhook_sweep"}
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +46,7 @@ def trigger_of(function_json: dict) -> dict:
 
 
 def test_every_function_is_indexed_and_nothing_else(functions):
-    expected = set(EXPECTED_HTTP) | EXPECTED_ACTIVITIES | EXPECTED_ORCHESTRATORS | {"daily_timer"}
+    expected = set(EXPECTED_HTTP) | EXPECTED_ACTIVITIES | EXPECTED_ORCHESTRATORS | EXPECTED_TIMERS
     assert set(functions) == expected
 
 
@@ -66,6 +73,10 @@ def test_the_pipeline_starter_has_a_durable_client(functions):
     assert any(b["type"] == "durableClient" for b in functions["start_pipeline"]["bindings"])
 
 
+def test_the_oauth_callback_has_a_durable_client_to_start_the_first_run(functions):
+    assert any(b["type"] == "durableClient" for b in functions["shopify_callback"]["bindings"])
+
+
 @pytest.mark.parametrize("name", sorted(EXPECTED_ACTIVITIES))
 def test_activities(functions, name):
     assert trigger_of(functions[name])["type"] == "activityTrigger"
@@ -74,3 +85,12 @@ def test_activities(functions, name):
 @pytest.mark.parametrize("name", sorted(EXPECTED_ORCHESTRATORS))
 def test_orchestrators(functions, name):
     assert trigger_of(functions[name])["type"] == "orchestrationTrigger"
+
+
+def test_the_webhook_endpoint_and_sweep_have_a_durable_client_and_the_sweep_reads_its_schedule(functions):
+    assert any(b["type"] == "durableClient" for b in functions["shopify_webhook"]["bindings"])
+    sweep = trigger_of(functions["webhook_sweep"])
+    assert sweep["type"] == "timerTrigger"
+    assert sweep["schedule"] == "%WEBHOOK_SWEEP_SCHEDULE%"
+    assert sweep["runOnStartup"] is False
+    assert any(b["type"] == "durableClient" for b in functions["webhook_sweep"]["bindings"])

@@ -160,8 +160,12 @@ def test_the_timer_starts_todays_run_once_and_a_second_firing_starts_nothing(sta
     assert runner.get_status(instance_id).created_time == first.created_time
 
 
-def test_http_answers(stand_ins, functions):
+def test_http_answers(stand_ins, functions, restore_environment):
     import httpx
+
+    from shared.settings import get_settings
+
+    apply_settings({"SHOPIFY_CLIENT_SECRET": "test-client-secret"})
 
     runner, host, key, _ = functions
     shop = stand_ins.store.domain
@@ -176,7 +180,10 @@ def test_http_answers(stand_ins, functions):
     assert bad.status_code == 400 and "myshopify.com" in bad.json()["error"]
     unknown = httpx.post(f"{api}/shops/nobody-here.myshopify.com/pipeline", headers={"x-functions-key": key})
     assert unknown.status_code == 404
-    page = httpx.get(f"{api}/shops/{shop}/briefings/latest", headers={"x-functions-key": key})
+    # The page takes a signed, expiring link, which an operator gets with the function key.
+    assert httpx.get(f"{api}/shops/{shop}/briefings/latest", headers={"x-functions-key": key}).status_code == 403
+    link = httpx.get(f"{api}/shops/{shop}/briefings/link", headers={"x-functions-key": key}).json()["url"]
+    page = httpx.get(link.replace(get_settings().app_base_url, host.base_url))
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     assert "<table" in page.text
 
