@@ -46,6 +46,7 @@ from shared.db.catalogue_staging import (
 )
 from shared.db.pool import transaction
 from shared.shopify.admin_api import AdminApiClient
+from shared.shopify.admin_shapes import AdminShape, MoneyBag, MoneyV2, ProductShape, Ref
 from shared.shopify.sync import CLOCK_SKEW_MARGIN
 from shared.shopify.bulk_operations import (
     BulkOperation,
@@ -125,39 +126,12 @@ async def part_status(client: AdminApiClient, operation_id: str) -> BulkOperatio
 # --- the JSONL lines, validated at the boundary ---------------------------------------------------
 
 
-class _Line(BaseModel):
-    model_config = ConfigDict(populate_by_name=True, extra="ignore")
-
-
-class _Ref(_Line):
+class _Item(AdminShape):
     id: str
+    unit_cost: MoneyV2 | None = Field(None, alias="unitCost")
 
 
-class _Money(_Line):
-    amount: Decimal
-    currency_code: str = Field(alias="currencyCode")
-
-
-class _MoneyBag(_Line):
-    shop_money: _Money = Field(alias="shopMoney")
-
-
-class _Product(_Line):
-    id: str
-    title: str
-    handle: str | None = None
-    product_type: str | None = Field(None, alias="productType")
-    vendor: str | None = None
-    status: str | None = None
-    updated_at: AwareDatetime | None = Field(None, alias="updatedAt")
-
-
-class _Item(_Line):
-    id: str
-    unit_cost: _Money | None = Field(None, alias="unitCost")
-
-
-class _VariantLine(_Line):
+class _VariantLine(AdminShape):
     id: str
     title: str | None = None
     sku: str | None = None
@@ -165,7 +139,7 @@ class _VariantLine(_Line):
     price: Decimal = Field(ge=0, max_digits=12, decimal_places=2)
     compare_at_price: Decimal | None = Field(None, alias="compareAtPrice", ge=0, max_digits=12, decimal_places=2)
     inventory_quantity: int | None = Field(None, alias="inventoryQuantity")
-    product: _Product
+    product: ProductShape
     inventory_item: _Item | None = Field(None, alias="inventoryItem")
 
     def row(self) -> VariantRow:
@@ -176,27 +150,27 @@ class _VariantLine(_Line):
                 cost.amount if cost else None, cost.currency_code if cost else None)
 
 
-class _VariantProduct(_Line):
+class _VariantProduct(AdminShape):
     """Only the product of a variant line: the second pass over the parents."""
 
-    product: _Product
+    product: ProductShape
 
     def row(self) -> ProductRow:
         p = self.product
         return (p.id, p.title, p.handle, p.product_type or None, p.vendor, p.status, p.updated_at)
 
 
-class _Quantity(_Line):
+class _Quantity(AdminShape):
     name: str
     quantity: int
 
 
-class _Location(_Line):
+class _Location(AdminShape):
     id: str
     name: str | None = None
 
 
-class _LevelLine(_Line):
+class _LevelLine(AdminShape):
     id: str
     parent_id: str = Field(alias="__parentId")
     location: _Location
@@ -208,7 +182,7 @@ class _LevelLine(_Line):
                 values.get("available"), values.get("on_hand"), values.get("committed"))
 
 
-class _OrderLine(_Line):
+class _OrderLine(AdminShape):
     id: str
     created_at: AwareDatetime = Field(alias="createdAt")
     cancelled_at: AwareDatetime | None = Field(None, alias="cancelledAt")
@@ -217,15 +191,15 @@ class _OrderLine(_Line):
         return (self.id, self.created_at, self.cancelled_at is not None)
 
 
-class _LineItemLine(_Line):
+class _LineItemLine(AdminShape):
     id: str
     parent_id: str = Field(alias="__parentId")
     sku: str | None = None
     quantity: int = Field(ge=0)
     current_quantity: int = Field(alias="currentQuantity", ge=0)
-    variant: _Ref | None = None
-    original: _MoneyBag = Field(alias="originalUnitPriceSet")
-    discounted: _MoneyBag = Field(alias="discountedUnitPriceAfterAllDiscountsSet")
+    variant: Ref | None = None
+    original: MoneyBag = Field(alias="originalUnitPriceSet")
+    discounted: MoneyBag = Field(alias="discountedUnitPriceAfterAllDiscountsSet")
 
     def row(self) -> OrderLineRow:
         return (self.id, self.parent_id, self.variant.id if self.variant else None, self.sku, self.quantity,
@@ -256,7 +230,7 @@ def read_lines(path: Path, kind: str) -> Iterator[tuple[int, dict]]:
                 yield number, line
 
 
-def _rows(path: Path, kind: str, model: type[_Line]) -> Iterator[tuple]:
+def _rows(path: Path, kind: str, model: type[AdminShape]) -> Iterator[tuple]:
     for number, line in read_lines(path, kind):
         try:
             yield model.model_validate(line).row()

@@ -41,6 +41,7 @@ from shared.db.catalogue import InventoryLevelRecord, OrderLineRecord, ProductRe
 from shared.db.pool import transaction
 from shared.settings import get_settings
 from shared.shopify.admin_api import AdminApiClient
+from shared.shopify.admin_shapes import AdminShape, MoneyBag, MoneyV2, ProductShape, Ref
 
 logger = logging.getLogger(__name__)
 
@@ -163,32 +164,7 @@ class SyncSummary(BaseModel):
 # --- the Admin API's shapes, validated at the boundary -------------------------------------------
 
 
-class _Node(BaseModel):
-    model_config = ConfigDict(populate_by_name=True, extra="ignore")
-
-
-class _Ref(_Node):
-    id: str
-
-
-class _MoneyV2(_Node):
-    amount: Decimal
-    currency_code: str = Field(alias="currencyCode")
-
-
-class _MoneyBag(_Node):
-    shop_money: _MoneyV2 = Field(alias="shopMoney")
-
-
-class _ProductNode(_Node):
-    id: str
-    title: str
-    handle: str | None = None
-    product_type: str | None = Field(None, alias="productType")
-    vendor: str | None = None
-    status: str | None = None
-    updated_at: AwareDatetime | None = Field(None, alias="updatedAt")
-
+class _ProductNode(ProductShape):
     def record(self) -> ProductRecord:
         return ProductRecord(
             shopify_id=self.id, title=self.title, handle=self.handle, product_type=self.product_type or None,
@@ -196,12 +172,12 @@ class _ProductNode(_Node):
         )
 
 
-class _InventoryItemNode(_Node):
+class _InventoryItemNode(AdminShape):
     id: str
-    unit_cost: _MoneyV2 | None = Field(None, alias="unitCost")
+    unit_cost: MoneyV2 | None = Field(None, alias="unitCost")
 
 
-class _VariantNode(_Node):
+class _VariantNode(AdminShape):
     id: str
     title: str | None = None
     sku: str | None = None
@@ -209,7 +185,7 @@ class _VariantNode(_Node):
     price: Decimal
     compare_at_price: Decimal | None = Field(None, alias="compareAtPrice")
     inventory_quantity: int | None = Field(None, alias="inventoryQuantity")
-    product: _Ref
+    product: Ref
     inventory_item: _InventoryItemNode | None = Field(None, alias="inventoryItem")
 
     def record(self) -> VariantRecord:
@@ -223,18 +199,18 @@ class _VariantNode(_Node):
         )
 
 
-class _LocationNode(_Node):
+class _LocationNode(AdminShape):
     id: str
     name: str | None = None
 
 
-class _Quantity(_Node):
+class _Quantity(AdminShape):
     name: str
     quantity: int
 
 
-class _LevelNode(_Node):
-    item: _Ref
+class _LevelNode(AdminShape):
+    item: Ref
     quantities: list[_Quantity]
 
     def record(self, location_id: str, location_name: str | None) -> InventoryLevelRecord:
@@ -245,27 +221,27 @@ class _LevelNode(_Node):
         )
 
 
-class _LineNode(_Node):
+class _LineNode(AdminShape):
     id: str
     sku: str | None = None
     quantity: int
     current_quantity: int = Field(alias="currentQuantity")
-    variant: _Ref | None = None
-    original: _MoneyBag = Field(alias="originalUnitPriceSet")
-    discounted: _MoneyBag = Field(alias="discountedUnitPriceAfterAllDiscountsSet")
+    variant: Ref | None = None
+    original: MoneyBag = Field(alias="originalUnitPriceSet")
+    discounted: MoneyBag = Field(alias="discountedUnitPriceAfterAllDiscountsSet")
 
 
-class _PageInfo(_Node):
+class _PageInfo(AdminShape):
     has_next_page: bool = Field(alias="hasNextPage")
     end_cursor: str | None = Field(None, alias="endCursor")
 
 
-class _LineConnection(_Node):
+class _LineConnection(AdminShape):
     page_info: _PageInfo = Field(alias="pageInfo")
     nodes: list[_LineNode]
 
 
-class _OrderNode(_Node):
+class _OrderNode(AdminShape):
     id: str
     created_at: AwareDatetime = Field(alias="createdAt")
     cancelled_at: AwareDatetime | None = Field(None, alias="cancelledAt")
