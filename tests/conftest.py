@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
 import pytest
 
 from shared.db import pool
+from shared.db.pool import transaction
 from shared.secrets import reset_secret_store
 from shared.settings import get_settings
 
@@ -51,3 +53,47 @@ def restore_environment():
     os.environ.clear()
     os.environ.update(saved)
     _reset_settings()
+
+
+class _Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(level=logging.DEBUG)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(self.format(record))
+
+
+@pytest.fixture(scope="module")
+def logs():
+    """Every log line of the module's tests, at DEBUG: to look for what must never be logged."""
+    handler = _Collect()
+    root = logging.getLogger()
+    previous = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    yield handler.lines
+    root.removeHandler(handler)
+    root.setLevel(previous)
+
+
+_TEXT_TYPES = ("text", "character varying", "character", "jsonb", "json", "ARRAY", "bytea")
+
+
+def columns_holding(values: list[str]) -> list[str]:
+    """'table.column: value' for every public text-like column that contains one of `values`."""
+    found = []
+    with transaction() as conn:
+        columns = conn.execute(
+            "SELECT table_name, column_name, data_type FROM information_schema.columns "
+            "WHERE table_schema = 'public' AND data_type = ANY(%s)", (list(_TEXT_TYPES),)).fetchall()
+        assert len(columns) > 40  # the whole schema, not an empty database
+        for c in columns:
+            table, name = c["table_name"], c["column_name"]
+            # bytea is searched as bytes (its text form is hex); everything else as text, jsonb included.
+            where = f'position(convert_to(%s, \'UTF8\') in "{name}") > 0' if c["data_type"] == "bytea" \
+                else f'position(%s in "{name}"::text) > 0'
+            for value in values:
+                if conn.execute(f'SELECT count(*) AS n FROM "{table}" WHERE {where}', (value,)).fetchone()["n"]:
+                    found.append(f"{table}.{name}: {value}")
+    return found

@@ -6,7 +6,6 @@ The tests run in order on one shop: the run, the privacy checks, the uninstall, 
 
 from __future__ import annotations
 
-import logging
 import time
 from datetime import datetime, timezone
 
@@ -21,6 +20,7 @@ from shared.local.demo import run_and_wait, start_run_over_http
 from shared.local.durable import RuntimeStatus
 from shared.local.shopify_webhook_payloads import SAMPLE_CUSTOMER, SHOP_OWNER_EMAIL
 from shared.shopify import webhook_topics as topics
+from conftest import columns_holding
 from webhook_fixtures import count_rows, shop_row, wait_until, webhook_world
 
 DOMAIN = "webhook-lifecycle.myshopify.com"
@@ -34,16 +34,6 @@ PERSONAL = [
 # Column names that would mean personal data is kept (the customer's, or the shop owner's).
 PERSONAL_COLUMN = ("email", "phone", "address", "first_name", "last_name", "full_name", "customer", "buyer",
                    "billing", "shipping", "zip", "postcode", "postal", "birth", "ip_address", "browser", "owner")
-TEXT_TYPES = ("text", "character varying", "character", "jsonb", "json", "ARRAY", "bytea")
-
-
-class _Collect(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(level=logging.DEBUG)
-        self.lines: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(self.format(record))
 
 
 def table_counts() -> dict[str, int]:
@@ -52,37 +42,6 @@ def table_counts() -> dict[str, int]:
             """SELECT table_name FROM information_schema.tables
                WHERE table_schema = 'public' AND table_type = 'BASE TABLE' ORDER BY table_name""").fetchall()]
         return {t: conn.execute(f'SELECT count(*) AS n FROM "{t}"').fetchone()["n"] for t in tables}
-
-
-def columns_holding(values: list[str]) -> list[str]:
-    """'table.column: value' for every public text-like column that contains one of `values`."""
-    found = []
-    with transaction() as conn:
-        columns = conn.execute(
-            "SELECT table_name, column_name, data_type FROM information_schema.columns "
-            "WHERE table_schema = 'public' AND data_type = ANY(%s)", (list(TEXT_TYPES),)).fetchall()
-        assert len(columns) > 40
-        for c in columns:
-            table, name = c["table_name"], c["column_name"]
-            # bytea is searched as bytes; everything else as its text form (jsonb included).
-            where = f'position(convert_to(%s, \'UTF8\') in "{name}") > 0' if c["data_type"] == "bytea" \
-                else f'position(%s in "{name}"::text) > 0'
-            for value in values:
-                if conn.execute(f'SELECT count(*) AS n FROM "{table}" WHERE {where}', (value,)).fetchone()["n"]:
-                    found.append(f"{table}.{name}: {value}")
-    return found
-
-
-@pytest.fixture(scope="module")
-def logs():
-    handler = _Collect()
-    root = logging.getLogger()
-    previous = root.level
-    root.addHandler(handler)
-    root.setLevel(logging.DEBUG)
-    yield handler.lines
-    root.removeHandler(handler)
-    root.setLevel(previous)
 
 
 @pytest.fixture(scope="module")
