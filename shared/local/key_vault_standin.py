@@ -40,6 +40,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
+from shared.local.background_server import serve_in_background, shut_down
 
 KEY_VAULT_RESOURCE = "https://vault.azure.net"
 DEFAULT_TENANT_ID = "72f988bf-0000-4000-8000-00000000cafe"
@@ -85,20 +86,12 @@ class KeyVaultStandIn:
         context.minimum_version = ssl.TLSVersion.TLSv1_2
         context.load_cert_chain(cert_path, key_path)
         self._server = _TLSServer(("127.0.0.1", 0), _Handler, context, self)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="key-vault-standin", daemon=True
-        )
-        self._thread.start()
+        self._thread = serve_in_background(self._server, "key-vault-standin")
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
+        shut_down(self._server, self._thread)
+        self._server, self._thread = None, None
         if self._dir is not None:
             shutil.rmtree(self._dir, ignore_errors=True)
             self._dir = None

@@ -37,7 +37,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from functools import lru_cache
@@ -71,6 +71,7 @@ from graphql import (
 from graphql.execution.values import get_argument_values, get_directive_values, get_variable_values
 from graphql.type import GraphQLIncludeDirective, GraphQLSkipDirective
 
+from shared.local.background_server import serve_in_background, shut_down
 from shared.local.shopify_bulk import BULK_SDL, RESULT_PATH, ShopBulkOperations, serve_result
 from shared.local.sample_store import (
     InventoryLevel,
@@ -1339,18 +1340,12 @@ class ShopifyEmulator:
 
         self._server = ThreadingHTTPServer((self.host, self.port), Handler)
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), name="shopify-emulator", daemon=True)
-        self._thread.start()
+        self._thread = serve_in_background(self._server, "shopify-emulator")
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
+        shut_down(self._server, self._thread)
+        self._server, self._thread = None, None
 
     def __enter__(self) -> ShopifyEmulator:
         return self.start()

@@ -32,6 +32,8 @@ from datetime import UTC, date, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
+from shared.local.background_server import serve_in_background, shut_down
+
 GIFT_WORDS = ("gift", "present", "christmas", "xmas", "stocking", "advent", "santa", "hamper", "secret")
 DAILY_LIMIT_DAYS = 269  # longer spans come back weekly, as from Google
 _SECRET = b"trends-stand-in"
@@ -151,17 +153,12 @@ class TrendsStandIn:
     def start(self) -> TrendsStandIn:
         handler = type("TrendsHandler", (_Handler,), {"standin": self})
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="trends-stand-in", daemon=True
-        )
-        self._thread.start()
+        self._thread = serve_in_background(self._server, "trends-stand-in")
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+        shut_down(self._server, self._thread)
+        self._server, self._thread = None, None
 
     def __enter__(self) -> TrendsStandIn:
         return self.start()
