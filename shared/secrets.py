@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from shared.settings import Settings, get_settings, secret_setting_names
+from shared.telemetry import register_secret_value
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
@@ -108,6 +109,7 @@ class SecretStore:
             if cached and cached.expires_at > now:
                 return cached.value
         value = self._source.read(name)
+        register_secret_value(value)  # so telemetry can mask it wherever it turns up
         with self._lock:
             self._cache[name] = _Cached(value, now + self._ttl)
         return value
