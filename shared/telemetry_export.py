@@ -20,6 +20,7 @@ factory that masks every Python log line before any handler formats it.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Sequence
 
@@ -146,10 +147,8 @@ def build_tracer_provider(exporter: SpanExporter | None, *, batch: bool = True) 
     return provider
 
 
-def azure_monitor_credential(settings: Settings | None = None):
+def azure_monitor_credential():
     """The managed identity the exporters authenticate with (local auth is off on the resource)."""
-    import os
-
     from azure.identity import DefaultAzureCredential, ManagedIdentityCredential
 
     client_id = os.environ.get("AZURE_CLIENT_ID")
@@ -166,7 +165,7 @@ def configure_telemetry(settings: Settings | None = None, *, credential=None) ->
         install_log_scrubbing()
         if settings.applicationinsights_connection_string:
             _configure_azure_monitor(settings.applicationinsights_connection_string,
-                                     credential or azure_monitor_credential(settings))
+                                     credential or azure_monitor_credential())
             _configured = "azure_monitor"
         elif settings.telemetry_console_export:
             trace.set_tracer_provider(build_tracer_provider(ConsoleSpanExporter()))
@@ -184,11 +183,12 @@ def _configure_azure_monitor(connection_string: str, credential) -> None:
     exporter = AzureMonitorTraceExporter(connection_string=connection_string, credential=credential)
     trace.set_tracer_provider(build_tracer_provider(exporter))
     # Tracing is ours (above, with the scrubbing exporter); the distro adds logs, metrics and the
-    # instrumentations, which use the tracer provider just set.
+    # instrumentations, which use the tracer provider just set. The distro decides `disable_tracing`
+    # from OTEL_TRACES_EXPORTER alone (1.8.11 overwrites the keyword argument).
+    os.environ["OTEL_TRACES_EXPORTER"] = "none"
     configure_azure_monitor(
         connection_string=connection_string,
         credential=credential,
-        disable_tracing=True,
         log_record_processors=[ScrubbingLogRecordProcessor()],
     )
 
