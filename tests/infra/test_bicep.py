@@ -151,3 +151,17 @@ def test_flex_consumption_python_with_a_warm_durable_group():
     assert "name: 'durable'" in always_ready
     tags = bicep.text(checks.path_of(bicep, site.body, "tags"))
     assert "'azd-service-name': 'api'" in tags
+
+
+def test_the_provisioning_outputs_name_the_shopify_urls_the_app_serves():
+    import tomllib
+
+    from shared.shopify.webhook_subscriptions import WEBHOOK_PATH
+
+    main = checks.BicepFile.load(INFRA / "main.bicep")
+    outputs = {main.text(o.named_children[0]): main.text(o.named_children[-1])
+               for o in main.declarations("output_declaration")}
+    toml = tomllib.loads((ROOT / "shopify.app.toml").read_text())
+    callback_path = toml["auth"]["redirect_urls"][0].split(".net", 1)[1]
+    assert outputs["SHOPIFY_REDIRECT_URL"] == f"'${{functionApp.outputs.baseUrl}}{callback_path}'"
+    assert outputs["SHOPIFY_WEBHOOK_URL"] == f"'${{functionApp.outputs.baseUrl}}{WEBHOOK_PATH}'"
