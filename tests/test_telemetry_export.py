@@ -131,7 +131,8 @@ def test_log_records_sent_to_azure_monitor_are_masked():
 # --- configure_telemetry in a fresh process (the global tracer provider can be set once) --------
 
 SCRIPT = textwrap.dedent(f"""
-    import sys
+    import logging, sys
+    logging.basicConfig(level=logging.WARNING)  # the exporter says why, should an export fail
     from datetime import datetime, timedelta, timezone
     from azure.core.credentials import AccessToken
     from opentelemetry import trace
@@ -149,7 +150,7 @@ SCRIPT = textwrap.dedent(f"""
     telemetry.register_secret_value({SECRET!r})
     with telemetry.external_call("zenrows", "scrape", url="https://api.example/?apikey={SECRET}") as call:
         call.add_cost("request_cost", 5)
-    getattr(trace.get_tracer_provider(), "force_flush", lambda: None)()
+    getattr(trace.get_tracer_provider(), "force_flush", lambda timeout_millis: True)(60000)
 """)
 
 
@@ -196,9 +197,16 @@ def test_azure_monitor_export_uses_the_identity_and_sends_masked_spans(tls_recor
     envelopes = [json.loads(line) for r in tracks for line in r["body"].decode().splitlines() if line.strip()]
     envelopes = [e for item in envelopes for e in (item if isinstance(item, list) else [item])]
     dependencies = [e for e in envelopes if e["data"]["baseType"] == "RemoteDependencyData"]
-    assert [d["data"]["baseData"]["name"] for d in dependencies] == ["zenrows scrape"]
+    assert [d["data"]["baseData"]["name"] for d in dependencies] == ["zenrows scrape"], (
+        [r["path"] for r in received], result.stderr[-2000:])
     properties = dependencies[0]["data"]["baseData"]["properties"]
     assert properties["url"] == "https://api.example/?apikey=***"
     assert properties["external.service"] == "zenrows"
     assert all(r["headers"].get("Authorization") == "Bearer stand-in-token" for r in tracks)
     assert not any(SECRET.encode() in r["body"] for r in received)
+
+
+def test_a_secret_containing_another_is_masked_whole():
+    telemetry.register_secret_value("abcdef")
+    telemetry.register_secret_value("xxabcdefyy-long-secret")
+    assert telemetry.scrub("k=xxabcdefyy-long-secret") == "k=***"
