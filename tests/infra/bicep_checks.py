@@ -395,3 +395,42 @@ def settings_problems(infra: Path = INFRA) -> list[str]:
     problems += [f"{variable} is not applied by the appsettings resource" for variable in
                  ("appSettings", "platformSettings", "durableTaskSchedulerSettings") if variable not in applied]
     return problems
+
+
+# --- modules: what the compiler would say about parameters and outputs -------------------------
+
+def _declared_parameters(bicep: BicepFile) -> dict[str, bool]:
+    """Parameter name -> whether it has a default."""
+    return {bicep.text(p.named_children[0]): len(p.named_children) > 2 for p in bicep.declarations("parameter_declaration")}
+
+
+def _declared_outputs(bicep: BicepFile) -> set[str]:
+    return {bicep.text(o.named_children[0]) for o in bicep.declarations("output_declaration")}
+
+
+def module_problems(infra: Path = INFRA) -> list[str]:
+    """Every module call passes only parameters the module declares, all those without a default,
+    and reads only outputs the module declares."""
+    problems = []
+    for bicep in bicep_files(infra):
+        where = bicep.path.relative_to(infra)
+        modules = {}
+        for declaration in bicep.declarations("module_declaration"):
+            symbol = bicep.text(declaration.named_children[0])
+            target_path = string_value(bicep, declaration.named_children[1]) or ""
+            target_file = bicep.path.parent / target_path
+            if not target_file.is_file():
+                problems.append(f"{where}: module {symbol} refers to {target_path}, which does not exist")
+                continue
+            target = BicepFile.load(target_file)
+            modules[symbol] = target
+            given = set(properties(bicep, path_of(bicep, _body(declaration), "params")))
+            declared = _declared_parameters(target)
+            problems += [f"{where}: module {symbol} passes {name}, which {target_path} does not declare"
+                         for name in sorted(given - set(declared))]
+            problems += [f"{where}: module {symbol} does not pass {name}, which {target_path} requires"
+                         for name, has_default in sorted(declared.items()) if not has_default and name not in given]
+        for symbol, output in re.findall(r"\b(\w+)\.outputs\.(\w+)", bicep.source.decode("utf-8")):
+            if symbol in modules and output not in _declared_outputs(modules[symbol]):
+                problems.append(f"{where}: {symbol}.outputs.{output} is not an output of module {symbol}")
+    return problems

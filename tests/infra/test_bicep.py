@@ -165,3 +165,18 @@ def test_the_provisioning_outputs_name_the_shopify_urls_the_app_serves():
     callback_path = toml["auth"]["redirect_urls"][0].split(".net", 1)[1]
     assert outputs["SHOPIFY_REDIRECT_URL"] == f"'${{functionApp.outputs.baseUrl}}{callback_path}'"
     assert outputs["SHOPIFY_WEBHOOK_URL"] == f"'${{functionApp.outputs.baseUrl}}{WEBHOOK_PATH}'"
+
+
+def test_every_module_call_matches_the_modules_parameters_and_outputs():
+    main = checks.BicepFile.load(INFRA / "main.bicep")
+    assert len(main.declarations("module_declaration")) == 8
+    assert checks.module_problems() == []
+
+
+def test_a_mismatched_module_parameter_or_output_is_caught(infra_copy):
+    edit(infra_copy / "app" / "function.bicep", "param keyVaultUri string", "param vaultUri string")
+    edit(infra_copy / "core" / "identity.bicep", "output clientId string", "output applicationId string")
+    problems = checks.module_problems(infra_copy)
+    assert "main.bicep: module functionApp passes keyVaultUri, which app/function.bicep does not declare" in problems
+    assert "main.bicep: module functionApp does not pass vaultUri, which app/function.bicep requires" in problems
+    assert "main.bicep: identity.outputs.clientId is not an output of module identity" in problems
