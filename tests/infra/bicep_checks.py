@@ -434,3 +434,37 @@ def module_problems(infra: Path = INFRA) -> list[str]:
             if symbol in modules and output not in _declared_outputs(modules[symbol]):
                 problems.append(f"{where}: {symbol}.outputs.{output} is not an output of module {symbol}")
     return problems
+
+
+_DECLARATIONS = ("parameter_declaration", "variable_declaration", "resource_declaration", "module_declaration",
+                 "output_declaration")
+
+
+def undeclared_identifier_problems(infra: Path = INFRA) -> list[str]:
+    """Every name an expression uses is declared in its file (parameter, variable, resource, module,
+    loop variable): a renamed parameter still used somewhere is caught, as the compiler would."""
+    problems = []
+    for bicep in bicep_files(infra):
+        declared = {bicep.text(d.named_children[0]) for kind in _DECLARATIONS for d in bicep.declarations(kind)}
+        uses = []
+        stack = [bicep.root]
+        while stack:
+            node = stack.pop()
+            stack.extend(node.children)
+            if node.type == "for_statement" and node.child_by_field_name("initializer") is not None:
+                declared.add(bicep.text(node.child_by_field_name("initializer")))
+            if node.type != "identifier":
+                continue
+            parent = node.parent
+            if parent.type in _DECLARATIONS + ("object_property",) and parent.named_children[0] == node:
+                continue  # a declaration's own name, or an object key
+            if parent.type == "call_expression" and parent.child_by_field_name("function") == node:
+                continue  # a function: Bicep's own
+            if parent.type == "for_statement" and parent.child_by_field_name("initializer") == node:
+                continue
+            uses.append(node)
+        for node in uses:
+            if bicep.text(node) not in declared:
+                problems.append(f"{bicep.path.relative_to(infra)}:{node.start_point[0] + 1}: "
+                                f"{bicep.text(node)} is not declared")
+    return problems

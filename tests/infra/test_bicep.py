@@ -180,3 +180,14 @@ def test_a_mismatched_module_parameter_or_output_is_caught(infra_copy):
     assert "main.bicep: module functionApp passes keyVaultUri, which app/function.bicep does not declare" in problems
     assert "main.bicep: module functionApp does not pass vaultUri, which app/function.bicep requires" in problems
     assert "main.bicep: identity.outputs.clientId is not an output of module identity" in problems
+
+
+def test_every_name_used_is_declared():
+    assert checks.undeclared_identifier_problems() == []
+
+
+def test_a_renamed_parameter_still_in_use_is_caught(infra_copy):
+    edit(infra_copy / "app" / "function.bicep", "param keyVaultUri string", "param vaultUri string")
+    assert checks.undeclared_identifier_problems(infra_copy) == [
+        "app/function.bicep:" + str(1 + (INFRA / "app" / "function.bicep").read_text().split("\n").index(
+            "  KEY_VAULT_URL: keyVaultUri")) + ": keyVaultUri is not declared"]
