@@ -164,9 +164,14 @@ def configure_telemetry(settings: Settings | None = None, *, credential=None) ->
         settings = settings or get_settings()
         install_log_scrubbing()
         if settings.applicationinsights_connection_string:
-            _configure_azure_monitor(settings.applicationinsights_connection_string,
-                                     credential or azure_monitor_credential())
-            _configured = "azure_monitor"
+            try:
+                _configure_azure_monitor(settings.applicationinsights_connection_string,
+                                         credential or azure_monitor_credential())
+                _configured = "azure_monitor"
+            except Exception as exc:  # noqa: BLE001 - an exception here would hide every function from the host
+                log.error("telemetry export to Application Insights is off: %s (check "
+                          "APPLICATIONINSIGHTS_CONNECTION_STRING)", type(exc).__name__)
+                _configured = "none"
         elif settings.telemetry_console_export:
             trace.set_tracer_provider(build_tracer_provider(ConsoleSpanExporter()))
             _configured = "console"

@@ -210,3 +210,14 @@ def test_a_secret_containing_another_is_masked_whole():
     telemetry.register_secret_value("abcdef")
     telemetry.register_secret_value("xxabcdefyy-long-secret")
     assert telemetry.scrub("k=xxabcdefyy-long-secret") == "k=***"
+
+
+def test_a_broken_connection_string_turns_export_off_instead_of_stopping_the_app():
+    result = run_configured({"APPLICATIONINSIGHTS_CONNECTION_STRING": "InstrumentationKey=not-a-key;IngestionEndpoint=x",
+                             "APPLICATIONINSIGHTS_STATSBEAT_DISABLED_ALL": "true",
+                             "APPLICATIONINSIGHTS_CONTROLPLANE_DISABLED": "true",
+                             "OTEL_EXPERIMENTAL_RESOURCE_DETECTORS": "otel"})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("MODE none")
+    assert "telemetry export to Application Insights is off: ValueError" in result.stderr
+    assert "not-a-key" not in result.stderr
