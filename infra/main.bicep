@@ -139,9 +139,7 @@ module postgres 'core/postgres.bicep' = if (databaseMode == 'azurePostgres') {
 }
 
 // Built here, only ever passed to a @secure() parameter, so the password shows in no deployment record.
-var azurePostgresUrl = databaseMode == 'azurePostgres'
-  ? 'postgresql://${postgresAdminLogin}:${uriComponent(postgresAdminPassword)}@${postgres.outputs.fqdn}:5432/${postgres.outputs.databaseName}?sslmode=require'
-  : ''
+var azurePostgresUrl = databaseMode == 'azurePostgres' ? 'postgresql://${postgresAdminLogin}:${uriComponent(postgresAdminPassword)}@${postgres.outputs.fqdn}:5432/${postgres.outputs.databaseName}?sslmode=require' : ''
 
 module keyVault 'core/keyvault.bicep' = {
   name: 'keyvault'
