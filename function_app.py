@@ -17,6 +17,10 @@ from activities import apply_webhook_events
 from orchestrations import daily_pipeline, process_webhook_events, sync_catalogue
 from shared import http_api, scheduling
 from shared.shopify import catalog_import, oauth, webhook_endpoint, webhook_queue
+from shared.telemetry_export import configure_telemetry
+
+# Before any trigger runs: where spans and logs go, and the masking of secrets in all of them.
+configure_telemetry()
 
 app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)
 app.register_functions(daily_pipeline.bp)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import azure.durable_functions as df
 
 from activities.step import StepInput, StepSummary, run_step
+from shared.briefing.cost_summary import CostRow
 from shared.briefing.insights import Insight
 from shared.briefing.page import BriefingPageView, DataNote, StepRow, render_briefing_page
 from shared.briefing.script import BriefingScript
@@ -45,6 +46,7 @@ def page_view(conn, shop_domain: str, run_id: str) -> BriefingPageView:
         recommendations=run_recommendations(conn, run_id),
         degraded=degraded,
         steps=steps,
+        costs=[CostRow.model_validate(row) for row in report["costs"]["total"]],
     )
 
 

@@ -1,8 +1,10 @@
 """What every pipeline activity does around its work.
 
 It validates the input, records the attempt in `pipeline_steps`, and on the way out records
-the outcome. A retryable error is raised again so that Durable retries the step; a permanent
-one (a `retryable = False` error) is returned as a failure summary, since retrying cannot help.
+the outcome and what the attempt's external calls cost (a `cost_ledger` around the work, added to
+`run_costs`; failed attempts too, since their calls were spent). A retryable error is raised again
+so that Durable retries the step; a permanent one (a `retryable = False` error) is returned as a
+failure summary, since retrying cannot help.
 """
 
 from __future__ import annotations
@@ -12,9 +14,10 @@ from collections.abc import Awaitable, Callable
 
 from pydantic import BaseModel, Field
 
-from shared.db import runs
+from shared.db import run_costs, runs
 from shared.db.pool import transaction
 from shared.db.shops import check_shop_domain
+from shared.telemetry import CostLedger, cost_ledger
 
 log = logging.getLogger(__name__)
 
@@ -55,11 +58,13 @@ def _begin(step: str, payload: dict) -> tuple[StepInput, int]:
     return params, attempt
 
 
-def _end(step: str, params: StepInput, summary: StepSummary | None, exc: BaseException | None) -> dict:
+def _end(step: str, params: StepInput, ledger: CostLedger, summary: StepSummary | None,
+         exc: BaseException | None) -> dict:
     if exc is not None:
         message = short_error(exc)
         with transaction() as conn:
             runs.step_finished(conn, params.run_id, step, "failed", error=message)
+            run_costs.record_step_costs(conn, params.run_id, step, ledger)
         if is_retryable(exc):
             raise exc
         log.warning("%s failed permanently for run %s: %s", step, params.run_id, message)
@@ -67,22 +72,25 @@ def _end(step: str, params: StepInput, summary: StepSummary | None, exc: BaseExc
     assert summary is not None
     with transaction() as conn:
         runs.step_finished(conn, params.run_id, step, summary.status, summary.counts, summary.error)
+        run_costs.record_step_costs(conn, params.run_id, step, ledger)
     return summary.model_dump()
 
 
 def run_step(step: str, payload: dict, work: Callable[[StepInput], StepSummary]) -> dict:
     params, _ = _begin(step, payload)
-    try:
-        summary = work(params)
-    except Exception as exc:  # noqa: BLE001 - recorded, then re-raised or returned by _end
-        return _end(step, params, None, exc)
-    return _end(step, params, summary, None)
+    with cost_ledger() as ledger:
+        try:
+            summary = work(params)
+        except Exception as exc:  # noqa: BLE001 - recorded, then re-raised or returned by _end
+            return _end(step, params, ledger, None, exc)
+    return _end(step, params, ledger, summary, None)
 
 
 async def run_step_async(step: str, payload: dict, work: Callable[[StepInput], Awaitable[StepSummary]]) -> dict:
     params, _ = _begin(step, payload)
-    try:
-        summary = await work(params)
-    except Exception as exc:  # noqa: BLE001
-        return _end(step, params, None, exc)
-    return _end(step, params, summary, None)
+    with cost_ledger() as ledger:
+        try:
+            summary = await work(params)
+        except Exception as exc:  # noqa: BLE001
+            return _end(step, params, ledger, None, exc)
+    return _end(step, params, ledger, summary, None)

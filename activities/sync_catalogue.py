@@ -20,13 +20,14 @@ import azure.durable_functions as df
 from pydantic import AwareDatetime, Field
 
 from activities.step import StepInput, StepSummary, is_retryable, short_error
-from shared.db import bulk_operation_finishes, runs
+from shared.db import bulk_operation_finishes, run_costs, runs
 from shared.db.pool import transaction
 from shared.db.shops import get_shop, record_catalogue_sync
 from shared.shopify.admin_api import AdminApiClient, ShopifyMissingScopeError
 from shared.shopify.bulk_operations import BulkOperationStatus, cancel_bulk_operation
 from shared.shopify.bulk_sync import BulkPart, ingest_part, part_status, start_part
 from shared.shopify.tokens import get_access_token
+from shared.telemetry import cost_ledger
 
 log = logging.getLogger(__name__)
 
@@ -56,15 +57,25 @@ def _client(domain: str) -> AdminApiClient:
     return AdminApiClient(domain, get_access_token(domain))
 
 
-async def _guarded(work: Callable[[], Awaitable[StepSummary]]) -> dict:
-    try:
-        summary = await work()
-    except Exception as exc:  # noqa: BLE001 - retryable: raised for Durable; permanent: a failed summary
-        if is_retryable(exc):
-            raise
-        log.warning("%s (bulk) failed permanently: %s", STEP, short_error(exc))
-        return StepSummary(status="failed", error=short_error(exc)).model_dump()
+async def _guarded(run_id: str, work: Callable[[], Awaitable[StepSummary]]) -> dict:
+    # Each of the bulk sync's activities adds what its calls cost to the sync step's costs.
+    with cost_ledger() as ledger:
+        try:
+            summary = await work()
+        except Exception as exc:  # noqa: BLE001 - retryable: raised for Durable; permanent: a failed summary
+            _record_costs(run_id, ledger)
+            if is_retryable(exc):
+                raise
+            log.warning("%s (bulk) failed permanently: %s", STEP, short_error(exc))
+            return StepSummary(status="failed", error=short_error(exc)).model_dump()
+    _record_costs(run_id, ledger)
     return summary.model_dump()
+
+
+def _record_costs(run_id: str, ledger) -> None:
+    if ledger.calls:
+        with transaction() as conn:
+            run_costs.record_step_costs(conn, run_id, STEP, ledger)
 
 
 @bp.activity_trigger(input_name="payload")
@@ -81,7 +92,7 @@ async def start_bulk_sync(payload: dict) -> dict:
         return StepSummary(status="ok", counts={"operation_id": operation.id, "bulk_status": operation.status.value,
                                                 "created_at": created})
 
-    return await _guarded(work)
+    return await _guarded(params.run_id, work)
 
 
 def _finished_by_webhook(domain: str, operation_id: str) -> bulk_operation_finishes.BulkOperationFinish | None:
@@ -114,7 +125,7 @@ async def check_bulk_sync(payload: dict) -> dict:
             "restartable": status is not BulkOperationStatus.COMPLETED and error_code in RESTARTABLE_ERRORS,
         })
 
-    return await _guarded(work)
+    return await _guarded(params.run_id, work)
 
 
 @bp.activity_trigger(input_name="payload")
@@ -132,7 +143,7 @@ async def ingest_bulk_sync(payload: dict) -> dict:
             bulk_operation_finishes.mark_consumed(conn, shop.id, params.operation_id)
         return StepSummary(status="ok", counts={**ingested.counts, f"{params.part}_objects": ingested.lines})
 
-    return await _guarded(work)
+    return await _guarded(params.run_id, work)
 
 
 @bp.activity_trigger(input_name="payload")
@@ -140,11 +151,13 @@ async def finish_bulk_sync(payload: dict) -> dict:
     """Record the step's outcome; after a whole read, move the shop's sync watermarks."""
     params = FinishInput.model_validate(payload)
     if params.cancel_operation_id:
-        try:
-            async with _client(params.shop) as client:
-                await cancel_bulk_operation(client, params.cancel_operation_id)
-        except Exception as exc:  # noqa: BLE001 - best effort: the next start adopts or waits for it
-            log.warning("%s: could not cancel %s: %s", params.shop, params.cancel_operation_id, short_error(exc))
+        with cost_ledger() as ledger:
+            try:
+                async with _client(params.shop) as client:
+                    await cancel_bulk_operation(client, params.cancel_operation_id)
+            except Exception as exc:  # noqa: BLE001 - best effort: the next start adopts or waits for it
+                log.warning("%s: could not cancel %s: %s", params.shop, params.cancel_operation_id, short_error(exc))
+        _record_costs(params.run_id, ledger)
     with transaction() as conn:
         runs.step_finished(conn, params.run_id, STEP, params.status, params.counts, params.error)
         if params.status == "ok" and params.read_started_at is not None:

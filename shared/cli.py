@@ -101,6 +101,19 @@ def cmd_db_stop(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_reseal_tokens(args: argparse.Namespace) -> int:
+    from shared.shopify.token_reseal import reseal_all_tokens
+    from shared.shopify.tokens import token_cipher
+
+    summary = reseal_all_tokens(token_cipher())
+    left = ", ".join(f"{key_id}: {n}" for key_id, n in summary.key_ids_left.items()) or "none"
+    print(f"re-sealed {summary.resealed} shops, {summary.already_current} already current; shops by key id: {left}")
+    if summary.unreadable:
+        print(f"{len(summary.unreadable)} shops have tokens no configured key opens: {', '.join(summary.unreadable)}")
+        return 1
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m shared.cli", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -136,6 +149,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     db_stop = commands.add_parser("db-stop", help="stop the embedded PostgreSQL")
     db_stop.set_defaults(handler=cmd_db_stop)
+
+    reseal = commands.add_parser("reseal-tokens", help="re-seal stored shop tokens with the first TOKEN_ENCRYPTION_KEY")
+    reseal.set_defaults(handler=cmd_reseal_tokens)
     return parser
 
 

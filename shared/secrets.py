@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from shared.settings import Settings, get_settings, secret_setting_names
-from shared.telemetry import register_secret_value
+from shared.telemetry import external_call, register_secret_value
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
@@ -71,10 +71,17 @@ class KeyVaultSecrets:
     def read(self, name: str) -> str | None:
         from azure.core.exceptions import ResourceNotFoundError
 
-        try:
-            return self._client.get_secret(key_vault_name(name)).value
-        except ResourceNotFoundError:
-            return None
+        vault_name = key_vault_name(name)
+        # The span names the secret, never its value; Key Vault bills per operation.
+        with external_call("key_vault", "get_secret", secret=vault_name) as call:
+            call.add_cost("operations", 1)
+            try:
+                value = self._client.get_secret(vault_name).value
+            except ResourceNotFoundError:
+                call.set_attribute("key_vault.found", False)  # an optional secret left unset: normal
+                return None
+            call.set_attribute("key_vault.found", True)
+            return value
 
 
 @dataclass

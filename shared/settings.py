@@ -114,6 +114,15 @@ class Settings(BaseSettings):
     # --- telemetry ---
     log_level: str = Field("WARNING", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$", description="Python log level.")
 
+    # --- deployment and telemetry export (issue 7) ---
+    applicationinsights_connection_string: str | None = Field(
+        None, description="Application Insights connection string (not a secret). Set: spans, logs and metrics go "
+        "to Azure Monitor, authenticated with the managed identity (local auth is off)."
+    )
+    telemetry_console_export: bool = Field(
+        False, description="Without Application Insights: print every span to the console (quiet when false)."
+    )
+
     @property
     def media_dir(self) -> Path:
         return self.local_data_dir / "media"

@@ -41,7 +41,11 @@ def scrub(value: object) -> object:
     """The value with every known secret masked; non-strings pass through."""
     if not isinstance(value, str):
         return value
-    for secret in _secret_values:
+    # A snapshot, longest first: another thread may register a secret meanwhile, and a secret
+    # that contains another must be masked whole.
+    with _secret_lock:
+        known = sorted(_secret_values, key=len, reverse=True)
+    for secret in known:
         if secret in value:
             value = value.replace(secret, MASK)
     return value

@@ -27,6 +27,7 @@ from shared.briefing.insights import (
     TrendChart,
     TrendSignal,
 )
+from shared.briefing.cost_summary import CostRow, render_cost_section
 from shared.briefing.script import BriefingScript, narration_segments
 from shared.pricing.engine import REASON_LABELS, Recommendation, format_money, format_pct
 
@@ -78,6 +79,7 @@ class BriefingPageView(BaseModel):
     mocked: list[DataNote] = Field(
         default_factory=lambda: [DataNote(source="social signals", detail=SOCIAL_MOCK_NOTICE)])
     steps: list[StepRow] = Field(default_factory=list)
+    costs: list[CostRow] = Field(default_factory=list, description="The run's external-call costs by service and unit.")
 
     @field_validator("video_url")
     @classmethod
@@ -505,6 +507,7 @@ def render_briefing_page(view: BriefingPageView) -> str:
 <section id="script" class="script"><h2>Script</h2>{script}</section>
 <section id="data-notes"><h2>Data quality: degraded and mocked</h2>{_data_notes(view)}</section>
 <section id="run-steps"><h2>Run steps</h2>{_steps_table(view.steps)}</section>
+{render_cost_section(view.costs)}
 </main>
 <script>{SORT_SCRIPT}</script>
 </body>

@@ -7,6 +7,8 @@ from datetime import datetime
 import psycopg
 from psycopg.types.json import Jsonb
 
+from shared.db.run_costs import run_cost_summary
+
 STEP_STATUSES = ("running", "ok", "degraded", "failed", "skipped")
 
 
@@ -88,6 +90,7 @@ def run_report(conn: psycopg.Connection, run_id: str) -> dict | None:
     report["steps"] = [
         {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in step.items()} for step in steps
     ]
+    report["costs"] = run_cost_summary(conn, run_id)
     return report
 
 

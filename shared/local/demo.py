@@ -242,6 +242,8 @@ def print_step_table(report: dict, progress: Progress) -> None:
         seconds = f"{step['seconds']:.1f}" if step["seconds"] is not None else "-"
         counts = ", ".join(f"{k}={v}" for k, v in list((step["counts"] or {}).items())[:5])
         progress(f"{step['step']:<26}{step['status']:<10}{step['attempts']:>5}{seconds:>9}  {counts}")
+    spent = ", ".join(f"{c['service']} {c['amount']:g} {c['unit']}" for c in (report.get("costs") or {}).get("total", []))
+    progress(f"external calls: {spent or 'none'}")
 
 
 def run_demo(out: Path, products: int | None = None, progress: Progress = print) -> RunOutcome:

@@ -47,6 +47,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.settings import get_settings
+from shared.telemetry import ExternalCall, external_call, register_secret_value
 
 logger = logging.getLogger(__name__)
 
@@ -249,6 +250,7 @@ class AdminApiClient:
         self.api_version = api_version or settings.shopify_api_version
         self.url = f"{template.format(shop=shop_domain).rstrip('/')}/admin/api/{self.api_version}/graphql.json"
         self._token = access_token
+        register_secret_value(access_token)  # telemetry masks it should it ever turn up in a span or log
         self._http = http_client or httpx.AsyncClient(
             timeout=httpx.Timeout(timeout_seconds, connect=min(10.0, timeout_seconds)),
             headers={"User-Agent": USER_AGENT},
@@ -305,7 +307,10 @@ class AdminApiClient:
             if expected:
                 await self._wait_for_budget(expected)
             try:
-                return await self._attempt(payload, cost_key)
+                # One span per request sent: retries and throttled answers are calls too.
+                with external_call("shopify", "graphql", shop=self.shop_domain, api_version=self.api_version,
+                                   graphql_operation=operation_name or "", attempt=attempt) as call:
+                    return await self._attempt(payload, cost_key, call)
             except ShopifyError as error:
                 if not error.retryable:
                     raise
@@ -336,7 +341,18 @@ class AdminApiClient:
         base = min(self.max_backoff_seconds, self.backoff_seconds * 2 ** (attempt - 1))
         return base / 2 + self._jitter.uniform(0, base / 2)
 
-    async def _attempt(self, payload: dict[str, Any], cost_key: tuple) -> dict[str, Any]:
+    async def _attempt(self, payload: dict[str, Any], cost_key: tuple, call: ExternalCall) -> dict[str, Any]:
+        """Send the query once. `call` is its span: the HTTP status, the query points and the outcome."""
+        try:
+            return await self._send(payload, cost_key, call)
+        except ShopifyThrottledError:
+            call.set_outcome("throttled")
+            raise
+        except ShopifyError as error:
+            call.set_outcome("error" if not error.retryable else "unavailable")
+            raise
+
+    async def _send(self, payload: dict[str, Any], cost_key: tuple, call: ExternalCall) -> dict[str, Any]:
         self.stats.requests += 1
         try:
             response = await self._http.post(
@@ -350,6 +366,7 @@ class AdminApiClient:
         except httpx.TransportError as exc:
             raise ShopifyUnavailableError(f"{self.shop_domain}: Admin API unreachable ({type(exc).__name__})") from None
         status = response.status_code
+        call.set_attribute("http.response.status_code", status)
         if status in (401, 403):
             message = self._server_message(response)
             scopes = scopes_named_in(message) if status == 403 else ()
@@ -379,6 +396,14 @@ class AdminApiClient:
         if not isinstance(body, dict):
             raise ShopifyUnavailableError(f"{self.shop_domain}: Admin API sent an unexpected body", status=status)
         cost = self._observe_cost(body, cost_key)
+        if cost is not None:
+            # What the bucket was charged: the actual cost once the query ran, else what it asked for
+            # (a THROTTLED answer reports only the requested cost and charges nothing).
+            charged = cost.actual_query_cost if cost.actual_query_cost is not None else (
+                0 if _throttled(body) else cost.requested_query_cost)
+            call.add_cost("query_points", charged)
+            if cost.requested_query_cost is not None:
+                call.set_attribute("shopify.requested_query_cost", cost.requested_query_cost)
         errors = body.get("errors")
         if errors:
             errors = errors if isinstance(errors, list) else [{"message": str(errors)}]
@@ -480,6 +505,12 @@ class AdminApiClient:
             if not end_cursor or end_cursor == current.get(cursor_variable):
                 raise ShopifyGraphQLError(f"{self.shop_domain}: pagination at {'.'.join(keys)} did not advance")
             current[cursor_variable] = end_cursor
+
+
+def _throttled(body: dict[str, Any]) -> bool:
+    errors = body.get("errors")
+    return isinstance(errors, list) and any(
+        isinstance(e, dict) and (e.get("extensions") or {}).get("code") == "THROTTLED" for e in errors)
 
 
 def _cost_key(query: str, variables: Mapping[str, Any]) -> tuple:

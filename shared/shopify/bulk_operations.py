@@ -40,6 +40,7 @@ from shared.shopify.admin_api import (
     ShopifyMissingScopeError,
     ShopifyUnavailableError,
 )
+from shared.telemetry import external_call
 
 logger = logging.getLogger(__name__)
 
@@ -242,16 +243,22 @@ async def download_result(
     lines = 0
     last = b"\n"
     try:
-        # No access token here: the URL carries its own signature.
-        async with http.stream("GET", operation.url) as response:
-            if response.status_code != 200:
-                raise BulkResultIncompleteError(
-                    f"{client.shop_domain}: the result of {operation.id} answered HTTP {response.status_code}")
-            with destination.open("wb") as handle:
-                async for chunk in response.aiter_bytes():
-                    handle.write(chunk)
-                    lines += chunk.count(b"\n")
-                    last = chunk[-1:] or last
+        # No access token here: the URL carries its own signature, so the span names only the host.
+        with external_call("shopify", "bulk_result_download", shop=client.shop_domain,
+                           host=urlsplit(operation.url).hostname or "") as call:
+            async with http.stream("GET", operation.url) as response:
+                call.set_attribute("http.response.status_code", response.status_code)
+                if response.status_code != 200:
+                    raise BulkResultIncompleteError(
+                        f"{client.shop_domain}: the result of {operation.id} answered HTTP {response.status_code}")
+                size = 0
+                with destination.open("wb") as handle:
+                    async for chunk in response.aiter_bytes():
+                        handle.write(chunk)
+                        size += len(chunk)
+                        lines += chunk.count(b"\n")
+                        last = chunk[-1:] or last
+                call.set_attribute("download.bytes", size)
     except httpx.HTTPError as exc:
         raise ShopifyUnavailableError(f"{client.shop_domain}: downloading {operation.id} failed ({type(exc).__name__})") from None
     finally:

@@ -28,6 +28,7 @@ from shared.db.shops import check_shop_domain
 from shared.secrets import get_secret
 from shared.settings import get_settings
 from shared.shopify.admin_api import USER_AGENT
+from shared.telemetry import external_call
 
 log = logging.getLogger(__name__)
 
@@ -105,16 +106,21 @@ def migrate_to_expiring(shop: str, legacy_access_token: str) -> TokenGrant:
 def _request(shop: str, grant: dict[str, str], what: str) -> TokenGrant:
     url = token_url(shop)  # checks the shop before anything else happens
     body = {"client_id": get_settings().shopify_client_id, "client_secret": get_secret("SHOPIFY_CLIENT_SECRET"), **grant}
-    try:
-        response = httpx.post(
-            url,
-            json=body,
-            headers={"Accept": "application/json", "User-Agent": USER_AGENT},
-            timeout=httpx.Timeout(TIMEOUT_SECONDS, connect=min(10.0, TIMEOUT_SECONDS)),
-            follow_redirects=False,
-        )
-    except httpx.HTTPError as exc:
-        raise TokenEndpointUnavailableError(f"{what} for {shop}: Shopify unreachable ({type(exc).__name__})") from None
+    # The body holds the client secret and tokens: the span carries the grant type and the status only.
+    with external_call("shopify", "oauth_token", shop=shop, grant_type=grant.get("grant_type", "")) as call:
+        try:
+            response = httpx.post(
+                url,
+                json=body,
+                headers={"Accept": "application/json", "User-Agent": USER_AGENT},
+                timeout=httpx.Timeout(TIMEOUT_SECONDS, connect=min(10.0, TIMEOUT_SECONDS)),
+                follow_redirects=False,
+            )
+        except httpx.HTTPError as exc:
+            raise TokenEndpointUnavailableError(f"{what} for {shop}: Shopify unreachable ({type(exc).__name__})") from None
+        call.set_attribute("http.response.status_code", response.status_code)
+        if response.status_code != 200:
+            call.set_outcome("throttled" if response.status_code == 429 else "error")
     status = response.status_code
     if status == 429 or status >= 500:
         raise TokenEndpointUnavailableError(f"{what} for {shop}: Shopify answered {status}")
