@@ -165,7 +165,8 @@ class _Sentence:
         return count_words(self.text)
 
 
-def _spoken_date(day: date) -> str:
+def spoken_date(day: date) -> str:
+    """'Sunday the twenty-ninth of November': a date with no digits to mistake for a figure."""
     return f"{day:%A} the {_ORDINALS[day.day - 1]} of {day:%B}"
 
 
@@ -202,7 +203,7 @@ class TemplateScriptWriter:
         shop = speakable(shop_name, SHOP_NAME_WORDS, fallback="there")
         out = [
             _Sentence("greeting", 0, f"Good morning, {shop}.", None),
-            _Sentence("greeting", 1, f"Here is your pricing briefing for {_spoken_date(run_date)}.", None),
+            _Sentence("greeting", 1, f"Here is your pricing briefing for {spoken_date(run_date)}.", None),
         ]
         real = len(top)
         if real:
@@ -384,6 +385,9 @@ def _data_strings(script: BriefingScript, insights: Sequence[Insight]) -> list[s
             if text:
                 for words in (*TITLE_WORD_LIMITS, SHORT_TITLE_WORDS, 5):
                     forms.add(speakable(text, words, fallback=""))
+                # A model may quote the whole title, as stored or as spoken.
+                forms.add(speakable(text, 40, max_chars=200, fallback=""))
+                forms.add(" ".join(text.split()))
     if script.shop_name:
         forms.add(script.shop_name)
         forms.add(speakable(script.shop_name, SHOP_NAME_WORDS, fallback=""))
