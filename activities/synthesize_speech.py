@@ -1,4 +1,8 @@
-"""synthesize_speech: the narration as audio."""
+"""synthesize_speech: the narration as audio (ElevenLabs when configured, espeak-ng offline).
+
+The characters spoken are recorded as the briefing's cost: ElevenLabs' own `character-cost`
+through telemetry, espeak-ng's count directly (it bills nothing, but shows what a cloud voice would).
+"""
 
 from __future__ import annotations
 
@@ -9,13 +13,16 @@ import azure.durable_functions as df
 
 from activities.step import StepInput, StepSummary, run_step
 from shared.briefing.script import BriefingScript, script_text
-from shared.briefing.speech import EspeakSpeech
-from shared.db import briefings
+from shared.briefing.voice import narration_voice
+from shared.db import briefing_costs, briefings
 from shared.db.pool import transaction
 from shared.media_store import media_store
 from shared.settings import get_settings
+from shared.telemetry import cost_ledger
 
 bp = df.Blueprint()
+
+STEP = "synthesize_speech"
 
 
 def _synthesize(params: StepInput) -> StepSummary:
@@ -24,13 +31,15 @@ def _synthesize(params: StepInput) -> StepSummary:
     if briefing is None or briefing["script"] is None:
         raise LookupError(f"run {params.run_id} has no script yet; write_script must run first")
     text = script_text(BriefingScript.model_validate(briefing["script"]))
-    settings = get_settings()
-    speech = EspeakSpeech(voice=settings.speech_voice, rate_wpm=settings.speech_words_per_minute)
-    with tempfile.TemporaryDirectory(prefix="speech-") as work:
-        result = speech.synthesize(text, Path(work) / "narration.wav")
-        uri = media_store().put_file(params.shop, params.run_id, "narration.wav", result.path)
+    speech, file_name = narration_voice(get_settings())
+    with cost_ledger() as ledger, tempfile.TemporaryDirectory(prefix="speech-") as work:
+        result = speech.synthesize(text, Path(work) / file_name)
+        if not ledger.totals:  # an offline voice: no external call counted the characters
+            ledger.add(result.provider, "characters", result.characters)
+        uri = media_store().put_file(params.shop, params.run_id, file_name, result.path)
     with transaction() as conn:
         briefings.save_media(conn, params.run_id, "audio", uri, result.duration_seconds)
+        briefing_costs.save_step_costs(conn, params.run_id, STEP, ledger.as_rows(), ledger.calls)
     return StepSummary(status="ok", counts={
         "seconds": round(result.duration_seconds, 1), "characters": result.characters, "provider": result.provider,
     })
@@ -38,4 +47,4 @@ def _synthesize(params: StepInput) -> StepSummary:
 
 @bp.activity_trigger(input_name="payload")
 def synthesize_speech(payload: dict) -> dict:
-    return run_step("synthesize_speech", payload, _synthesize)
+    return run_step(STEP, payload, _synthesize)
