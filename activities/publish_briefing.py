@@ -8,7 +8,7 @@ from activities.step import StepInput, StepSummary, run_step
 from shared.briefing.insights import Insight
 from shared.briefing.page import BriefingPageView, DataNote, StepRow, render_briefing_page
 from shared.briefing.script import BriefingScript
-from shared.db import briefings, runs
+from shared.db import briefing_costs, briefings, runs
 from shared.db.pool import transaction
 from shared.db.recommendations import run_recommendations
 from shared.db.shops import get_shop
@@ -45,6 +45,7 @@ def page_view(conn, shop_domain: str, run_id: str) -> BriefingPageView:
         recommendations=run_recommendations(conn, run_id),
         degraded=degraded,
         steps=steps,
+        costs=briefing_costs.briefing_cost(conn, run_id),
     )
 
 

@@ -32,11 +32,15 @@ def _synthesize(params: StepInput) -> StepSummary:
         raise LookupError(f"run {params.run_id} has no script yet; write_script must run first")
     text = script_text(BriefingScript.model_validate(briefing["script"]))
     speech, file_name = narration_voice(get_settings())
-    with cost_ledger() as ledger, tempfile.TemporaryDirectory(prefix="speech-") as work:
-        result = speech.synthesize(text, Path(work) / file_name)
-        if not ledger.totals:  # an offline voice: no external call counted the characters
-            ledger.add(result.provider, "characters", result.characters)
-        uri = media_store().put_file(params.shop, params.run_id, file_name, result.path)
+    try:
+        with cost_ledger() as ledger, tempfile.TemporaryDirectory(prefix="speech-") as work:
+            result = speech.synthesize(text, Path(work) / file_name)
+            if not ledger.totals:  # an offline voice: no external call counted the characters
+                ledger.add(result.provider, "characters", result.characters)
+            uri = media_store().put_file(params.shop, params.run_id, file_name, result.path)
+    finally:
+        if hasattr(speech, "close"):
+            speech.close()
     with transaction() as conn:
         briefings.save_media(conn, params.run_id, "audio", uri, result.duration_seconds)
         briefing_costs.save_step_costs(conn, params.run_id, STEP, ledger.as_rows(), ledger.calls)

@@ -27,6 +27,7 @@ from shared.briefing.insights import (
     TrendChart,
     TrendSignal,
 )
+from shared.briefing.costs import BriefingCost
 from shared.briefing.script import BriefingScript, narration_segments
 from shared.pricing.engine import REASON_LABELS, Recommendation, format_money, format_pct
 
@@ -78,6 +79,7 @@ class BriefingPageView(BaseModel):
     mocked: list[DataNote] = Field(
         default_factory=lambda: [DataNote(source="social signals", detail=SOCIAL_MOCK_NOTICE)])
     steps: list[StepRow] = Field(default_factory=list)
+    costs: BriefingCost | None = Field(None, description="What the briefing's script, voice and video consumed.")
 
     @field_validator("video_url")
     @classmethod
@@ -441,6 +443,19 @@ def _data_notes(view: BriefingPageView) -> str:
     return "".join(items)
 
 
+def _costs_section(costs: BriefingCost | None) -> str:
+    """Tokens, characters and video seconds of this briefing, and who consumed them."""
+    if costs is None or not costs.rows:
+        return ""
+    rows = "".join(f"<tr><td>{esc(r.step)}</td><td>{esc(r.service)}</td><td>{esc(r.unit)}</td>"
+                   f'<td class="num">{esc(r.amount.normalize())}</td></tr>' for r in costs.rows)
+    return (f'<section id="costs"><h2>What this briefing consumed</h2>'
+            f"<p>{costs.prompt_tokens} prompt tokens, {costs.completion_tokens} completion tokens, "
+            f"{costs.characters} characters spoken, {esc(costs.video_seconds)} s of video.</p>"
+            f"<table><thead><tr><th>step</th><th>service</th><th>unit</th><th>amount</th></tr></thead>"
+            f"<tbody>{rows}</tbody></table></section>")
+
+
 def _steps_table(steps: Sequence[StepRow]) -> str:
     if not steps:
         return "<p>No step records for this run.</p>"
@@ -505,6 +520,7 @@ def render_briefing_page(view: BriefingPageView) -> str:
 <section id="script" class="script"><h2>Script</h2>{script}</section>
 <section id="data-notes"><h2>Data quality: degraded and mocked</h2>{_data_notes(view)}</section>
 <section id="run-steps"><h2>Run steps</h2>{_steps_table(view.steps)}</section>
+{_costs_section(view.costs)}
 </main>
 <script>{SORT_SCRIPT}</script>
 </body>
