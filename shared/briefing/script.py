@@ -309,6 +309,16 @@ def _insight_sentences(insight: Insight, title_words: int) -> tuple[str, list[st
                           f"that adds about {about('profit_gain_28d')}.")
         return core, extras, f"Raise {short} to {money('recommended_price')}."
 
+    if kind is InsightKind.COST_RISE:
+        core = (f"{title} now costs you {money('cost')}, up {_pct(n['cost_rise_pct'])} "
+                f"from {money('previous_cost')}.")
+        extras = [f"At {money('current_price')} your margin on cost fell from {_pct(n['margin_before_pct'])} "
+                  f"to {_pct(n['margin_now_pct'])}."]
+        if n.get("units_sold_28d", 0):
+            extras.append(f"At {_whole(n['units_sold_28d'])} sold in the last {window} days, "
+                          f"that is about {about('profit_eaten_28d')} less profit.")
+        return core, extras, f"Review the price of {short} after its cost rise."
+
     if kind is InsightKind.OVERSTOCK:
         if has("days_of_cover") and Decimal(str(n["days_of_cover"])) > 365:
             core = f"{title} has {_whole(n['stock'])} in stock, more than a year of sales at the current rate."
