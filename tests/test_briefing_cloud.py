@@ -16,6 +16,7 @@ from decimal import Decimal
 
 import pytest
 
+from conftest import columns_holding
 from shared.briefing.script import BriefingScript, script_text
 from shared.db import briefing_costs
 from shared.db.pool import transaction
@@ -30,7 +31,7 @@ AOAI_KEY, XI_KEY, FAL_KEY = "aoai-key-1234567890", "xi-key-1234567890", "fal-key
 
 
 @pytest.fixture(scope="module")
-def world(local_data_dir):
+def world(local_data_dir, logs):
     saved = dict(os.environ)
     with sample_store_stand_ins(n_products=12) as stand_ins, AzureOpenAIStandIn(api_key=AOAI_KEY) as aoai, \
             ElevenLabsStandIn(api_key=XI_KEY) as eleven, VeedStandIn(api_key=FAL_KEY) as veed:
@@ -157,3 +158,13 @@ def test_a_job_that_never_finishes_is_given_up_at_the_deadline_in_orchestration_
     waited = parse_timestamp(timers[-1]["FireAt"]) - parse_timestamp(history[0]["Timestamp"])
     assert waited.total_seconds() >= 30 * 60 > wall
     assert 30 <= len(timers) <= 40  # 10, 20, 40 s, then a minute each
+
+
+def test_no_key_reaches_a_log_line_or_the_database(fresh, logs):
+    stand_ins, aoai, eleven, veed, runner, host, key = fresh
+    outcome = run_and_wait(runner, host, key, stand_ins.store.domain, lambda line: None)
+    assert outcome.ok
+    assert logs, "the log collector saw nothing: the check would prove nothing"
+    for secret in (AOAI_KEY, XI_KEY, FAL_KEY):
+        assert not [line for line in logs if secret in line]
+    assert columns_holding([AOAI_KEY, XI_KEY, FAL_KEY]) == []

@@ -236,3 +236,26 @@ def test_no_endpoint_means_the_template_writer_and_nothing_degraded(aoai):
     assert not outcome.degraded and outcome.script.source == "template"
     assert outcome.usage.prompt_tokens == 0 and aoai.requests == []
     assert outcome.script.run_date == date(2026, 10, 13)
+
+
+def test_without_a_key_the_client_is_keyless_and_a_missing_identity_is_a_named_fallback(aoai, restore_environment):
+    from azure.core.exceptions import ClientAuthenticationError
+
+    os.environ.pop("AZURE_OPENAI_API_KEY", None)
+    config = AzureOpenAIConfig(endpoint=aoai.endpoint, deployment="gpt-4o-mini")
+    client = make_client(config)  # no key, no provider: DefaultAzureCredential's bearer tokens
+    assert client._azure_ad_token_provider is not None
+
+    class NoIdentity:
+        def get_token(self, *scopes, **kwargs):
+            raise ClientAuthenticationError("DefaultAzureCredential failed to retrieve a token")
+
+        get_token_info = get_token
+
+    os.environ.pop("AZURE_OPENAI_API_KEY", None)
+    get_settings.cache_clear()
+    reset_secret_store()
+    outcome = compose_script("Tea & Co", RUN_DATE, sample_insights(), settings_for(aoai),
+                             token_provider=get_bearer_token_provider(NoIdentity(), COGNITIVE_SERVICES_SCOPE))
+    assert outcome.degraded and "no Azure credential" in outcome.fallback_reason
+    assert aoai.requests == []  # nothing went out without a token
