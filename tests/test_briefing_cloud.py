@@ -119,6 +119,7 @@ def test_script_voice_and_video_come_from_the_cloud_and_their_cost_is_recorded(f
         ("elevenlabs", "characters"), ("veed", "video_seconds")}
     page = media_store().read_bytes(briefing["page_uri"]).decode()
     assert 'id="costs"' in page and f"{cost.prompt_tokens} prompt tokens" in page
+    assert f'<td>elevenlabs</td><td>characters</td><td class="num">{cost.characters}</td>' in page
 
 
 def test_an_invented_figure_and_a_failed_video_job_degrade_the_run_and_the_page_says_so(fresh):

@@ -448,7 +448,7 @@ def _costs_section(costs: BriefingCost | None) -> str:
     if costs is None or not costs.rows:
         return ""
     rows = "".join(f"<tr><td>{esc(r.step)}</td><td>{esc(r.service)}</td><td>{esc(r.unit)}</td>"
-                   f'<td class="num">{esc(r.amount.normalize())}</td></tr>' for r in costs.rows)
+                   f'<td class="num">{esc(format(r.amount.normalize(), "f"))}</td></tr>' for r in costs.rows)
     return (f'<section id="costs"><h2>What this briefing consumed</h2>'
             f"<p>{costs.prompt_tokens} prompt tokens, {costs.completion_tokens} completion tokens, "
             f"{costs.characters} characters spoken, {esc(costs.video_seconds)} s of video.</p>"
