@@ -11,9 +11,10 @@ from pathlib import Path
 
 import azure.durable_functions as df
 
-from activities.step import StepInput, StepSummary, run_step
+from activities.step import StepInput, StepSummary, run_step, short_error
 from shared.briefing.script import BriefingScript, script_text
-from shared.briefing.voice import narration_voice
+from shared.briefing.speech import EspeakSpeech, SpeechError
+from shared.briefing.voice import narration_voice, offline_voice
 from shared.db import briefing_costs, briefings
 from shared.db.pool import transaction
 from shared.media_store import media_store
@@ -31,7 +32,30 @@ def _synthesize(params: StepInput) -> StepSummary:
     if briefing is None or briefing["script"] is None:
         raise LookupError(f"run {params.run_id} has no script yet; write_script must run first")
     text = script_text(BriefingScript.model_validate(briefing["script"]))
-    speech, file_name = narration_voice(get_settings())
+    settings = get_settings()
+    speech, file_name = narration_voice(settings)
+    fallback_reason = None
+    try:
+        result, uri, ledger = _speak(params, speech, file_name, text)
+    except SpeechError as exc:
+        if exc.retryable or isinstance(speech, EspeakSpeech):
+            raise  # Durable retries a blip; the offline voice has nothing to fall back to
+        # A refused cloud request (key, voice, model) will not heal by retrying: speak offline instead.
+        fallback_reason = str(exc)
+        speech, file_name = offline_voice(settings)
+        result, uri, ledger = _speak(params, speech, file_name, text)
+    with transaction() as conn:
+        briefings.save_media(conn, params.run_id, "audio", uri, result.duration_seconds)
+        briefing_costs.save_step_costs(conn, params.run_id, STEP, ledger.as_rows(), ledger.calls)
+    counts = {"seconds": round(result.duration_seconds, 1), "characters": result.characters, "provider": result.provider}
+    if fallback_reason:
+        return StepSummary(status="degraded", counts=counts,
+                           error=short_error(Exception(f"{fallback_reason}; espeak-ng read the narration instead")))
+    return StepSummary(status="ok", counts=counts)
+
+
+def _speak(params: StepInput, speech, file_name: str, text: str):
+    """(result, media uri, cost ledger) of one voice reading the text."""
     try:
         with cost_ledger() as ledger, tempfile.TemporaryDirectory(prefix="speech-") as work:
             result = speech.synthesize(text, Path(work) / file_name)
@@ -41,12 +65,7 @@ def _synthesize(params: StepInput) -> StepSummary:
     finally:
         if hasattr(speech, "close"):
             speech.close()
-    with transaction() as conn:
-        briefings.save_media(conn, params.run_id, "audio", uri, result.duration_seconds)
-        briefing_costs.save_step_costs(conn, params.run_id, STEP, ledger.as_rows(), ledger.calls)
-    return StepSummary(status="ok", counts={
-        "seconds": round(result.duration_seconds, 1), "characters": result.characters, "provider": result.provider,
-    })
+    return result, uri, ledger
 
 
 @bp.activity_trigger(input_name="payload")

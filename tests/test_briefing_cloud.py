@@ -51,7 +51,7 @@ def world(local_data_dir, logs):
 @pytest.fixture()
 def fresh(world):
     _, aoai, eleven, veed, *_ = world
-    aoai.mode, veed.fail_jobs, veed.checks_in_progress = "ok", False, 2
+    aoai.mode, veed.fail_jobs, veed.checks_in_progress, eleven.api_key = "ok", False, 2, XI_KEY
     aoai.requests.clear()
     eleven.requests.clear()
     yield world
@@ -169,3 +169,18 @@ def test_no_key_reaches_a_log_line_or_the_database(fresh, logs):
     for secret in (AOAI_KEY, XI_KEY, FAL_KEY):
         assert not [line for line in logs if secret in line]
     assert columns_holding([AOAI_KEY, XI_KEY, FAL_KEY]) == []
+
+
+def test_a_voice_service_refusing_the_key_hands_the_narration_to_espeak_and_says_so(fresh):
+    stand_ins, aoai, eleven, veed, runner, host, key = fresh
+    eleven.api_key = "a-key-the-app-does-not-have"
+    outcome = run_and_wait(runner, host, key, stand_ins.store.domain, lambda line: None)
+    assert outcome.status == "degraded", outcome
+    speech = steps_of(outcome.run_id)["synthesize_speech"]
+    assert speech["status"] == "degraded" and speech["counts"]["provider"] == "espeak-ng"
+    assert "401 (invalid_api_key)" in speech["error"] and "espeak-ng read the narration" in speech["error"]
+    assert len(eleven.requests) == 1  # a refused key is not retried
+    briefing = briefing_of(outcome.run_id)
+    assert briefing["audio_uri"].endswith("narration.wav") and briefing["video_uri"]
+    assert steps_of(outcome.run_id)["render_video"]["counts"]["provider"] == "veed"
+    assert "espeak-ng read the narration" in media_store().read_bytes(briefing["page_uri"]).decode()

@@ -8,6 +8,10 @@ from shared.secrets import get_optional_secret
 from shared.settings import Settings
 
 
+def offline_voice(settings: Settings) -> tuple[SpeechProvider, str]:
+    return EspeakSpeech(voice=settings.speech_voice, rate_wpm=settings.speech_words_per_minute), "narration.wav"
+
+
 def narration_voice(settings: Settings) -> tuple[SpeechProvider, str]:
     """(provider, file name of its audio)."""
     key = get_optional_secret("ELEVENLABS_API_KEY")
@@ -17,4 +21,4 @@ def narration_voice(settings: Settings) -> tuple[SpeechProvider, str]:
             output_format=settings.elevenlabs_output_format, base_url=settings.elevenlabs_base_url,
             max_retries=settings.elevenlabs_max_retries, timeout_seconds=settings.elevenlabs_timeout_seconds,
         ), "narration.mp3"
-    return EspeakSpeech(voice=settings.speech_voice, rate_wpm=settings.speech_words_per_minute), "narration.wav"
+    return offline_voice(settings)
