@@ -184,3 +184,17 @@ def test_a_voice_service_refusing_the_key_hands_the_narration_to_espeak_and_says
     assert briefing["audio_uri"].endswith("narration.wav") and briefing["video_uri"]
     assert steps_of(outcome.run_id)["render_video"]["counts"]["provider"] == "veed"
     assert "espeak-ng read the narration" in media_store().read_bytes(briefing["page_uri"]).decode()
+
+
+def test_the_insights_compare_costs_with_the_previous_run(fresh):
+    from activities.compute_recommendations import briefing_signals
+
+    stand_ins, aoai, eleven, veed, runner, host, key = fresh
+    first = run_and_wait(runner, host, key, stand_ins.store.domain, lambda line: None)
+    second = run_and_wait(runner, host, key, stand_ins.store.domain, lambda line: None)
+    with transaction() as conn:
+        shop_id = conn.execute("SELECT shop_id FROM pipeline_runs WHERE id = %s", (second.run_id,)).fetchone()["shop_id"]
+        earlier = {str(r["variant_id"]): r["cost"] for r in conn.execute(
+            "SELECT variant_id, cost FROM recommendations WHERE run_id = %s AND cost IS NOT NULL", (first.run_id,))}
+        signals = briefing_signals(conn, shop_id, second.run_id, {})
+    assert earlier and {c.variant_id: c.cost for c in signals.previous_costs} == earlier
