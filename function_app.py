@@ -14,7 +14,7 @@ import azure.functions as func
 
 import activities
 from activities import apply_webhook_events
-from orchestrations import daily_pipeline, process_webhook_events, sync_catalogue
+from orchestrations import daily_pipeline, process_webhook_events, render_video_cloud, sync_catalogue
 from shared import http_api, scheduling
 from shared.shopify import catalog_import, oauth, webhook_endpoint, webhook_queue
 from shared.telemetry_export import configure_telemetry
@@ -25,6 +25,7 @@ configure_telemetry()
 app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)
 app.register_functions(daily_pipeline.bp)
 app.register_functions(sync_catalogue.bp)
+app.register_functions(render_video_cloud.bp)
 for blueprint in activities.BLUEPRINTS:
     app.register_functions(blueprint)
 app.register_functions(process_webhook_events.bp)

@@ -6,6 +6,7 @@ from activities import (
     fetch_trends,
     publish_briefing,
     render_video,
+    render_video_cloud,
     scrape_competitors,
     social_signals,
     synthesize_speech,
@@ -27,5 +28,6 @@ BLUEPRINTS = [
     write_script.bp,
     synthesize_speech.bp,
     render_video.bp,
+    render_video_cloud.bp,
     publish_briefing.bp,
 ]

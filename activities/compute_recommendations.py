@@ -5,7 +5,15 @@ from __future__ import annotations
 import azure.durable_functions as df
 
 from activities.step import StepInput, StepSummary, run_step
-from shared.briefing.insights import BriefingSignals, DegradedStep, TrendPoint, TrendSignal, build_insights, dump_insights
+from shared.briefing.insights import (
+    BriefingSignals,
+    DegradedStep,
+    PreviousCost,
+    TrendPoint,
+    TrendSignal,
+    build_insights,
+    dump_insights,
+)
 from shared.db import briefings, market
 from shared.db.pool import transaction
 from shared.db.recommendations import replace_run_recommendations
@@ -37,7 +45,21 @@ def briefing_signals(conn, shop_id: int, run_id: str, skus_by_keyword: dict[str,
             (run_id,),
         ).fetchall()
     ]
-    return BriefingSignals(trends=trends, degraded_steps=degraded)
+    # Each variant's cost in the shop's previous run with recommendations: a rise since may be eating margin.
+    previous_costs = [
+        PreviousCost(variant_id=str(r["variant_id"]), cost=r["cost"], run_date=r["started_at"].date())
+        for r in conn.execute(
+            """WITH previous AS (
+                   SELECT p.id, p.started_at FROM pipeline_runs p
+                   WHERE p.shop_id = %s AND p.started_at < (SELECT started_at FROM pipeline_runs WHERE id = %s)
+                     AND EXISTS (SELECT 1 FROM recommendations r WHERE r.run_id = p.id)
+                   ORDER BY p.started_at DESC LIMIT 1)
+               SELECT r.variant_id, r.cost, previous.started_at
+               FROM recommendations r JOIN previous ON previous.id = r.run_id WHERE r.cost IS NOT NULL""",
+            (shop_id, run_id),
+        ).fetchall()
+    ]
+    return BriefingSignals(trends=trends, degraded_steps=degraded, previous_costs=previous_costs)
 
 
 def _compute(params: StepInput) -> StepSummary:

@@ -9,7 +9,7 @@ from shared.briefing.cost_summary import CostRow
 from shared.briefing.insights import Insight
 from shared.briefing.page import BriefingPageView, DataNote, StepRow, render_briefing_page
 from shared.briefing.script import BriefingScript
-from shared.db import briefings, runs
+from shared.db import briefings, run_costs, runs
 from shared.db.pool import transaction
 from shared.db.recommendations import run_recommendations
 from shared.db.shops import get_shop
@@ -47,6 +47,7 @@ def page_view(conn, shop_domain: str, run_id: str) -> BriefingPageView:
         degraded=degraded,
         steps=steps,
         costs=[CostRow.model_validate(row) for row in report["costs"]["total"]],
+        briefing_cost=run_costs.briefing_cost(conn, run_id),
     )
 
 

@@ -1,4 +1,8 @@
-"""render_video: slides with charts and captions, timed to the narration."""
+"""render_video: slides with charts and captions, timed to the narration (the local renderer).
+
+Also the fallback of the VEED path: called with `fallback_reason`, it renders locally and
+comes back "degraded", naming why VEED's video is not the one shown.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ from pathlib import Path
 
 import azure.durable_functions as df
 
-from activities.step import StepInput, StepSummary, run_step
+from activities.step import StepInput, StepSummary, run_step, short_error
 from shared.briefing.insights import Insight
 from shared.briefing.script import BriefingScript
 from shared.briefing.storyboard import build_slides
@@ -16,11 +20,19 @@ from shared.db import briefings, runs
 from shared.db.pool import transaction
 from shared.db.shops import get_shop
 from shared.media_store import media_store
+from shared.telemetry import record_cost
+
+STEP = "render_video"
+
+
+class RenderInput(StepInput):
+    fallback_reason: str | None = None
+
 
 bp = df.Blueprint()
 
 
-def _render(params: StepInput) -> StepSummary:
+def _render(params: StepInput, fallback_reason: str | None = None) -> StepSummary:
     with transaction() as conn:
         shop = get_shop(conn, params.shop)
         briefing = briefings.get_briefing(conn, params.run_id)
@@ -36,9 +48,16 @@ def _render(params: StepInput) -> StepSummary:
         uri = store.put_file(params.shop, params.run_id, "briefing.mp4", result.path)
     with transaction() as conn:
         briefings.save_media(conn, params.run_id, "video", uri, result.duration_seconds)
-    return StepSummary(status="ok", counts={"seconds": round(result.duration_seconds, 1), "slides": result.slide_count})
+    # The local renderer bills nothing; its seconds show what a cloud render would have cost.
+    record_cost("ffmpeg", "video_seconds", round(result.duration_seconds, 2))
+    counts = {"seconds": round(result.duration_seconds, 1), "slides": result.slide_count, "provider": "ffmpeg"}
+    if fallback_reason:
+        return StepSummary(status="degraded", counts=counts,
+                           error=short_error(Exception(f"VEED: {fallback_reason}; the local renderer made the video")))
+    return StepSummary(status="ok", counts=counts)
 
 
 @bp.activity_trigger(input_name="payload")
 def render_video(payload: dict) -> dict:
-    return run_step("render_video", payload, _render)
+    reason = RenderInput.model_validate(payload).fallback_reason
+    return run_step(STEP, payload, lambda params: _render(params, reason))

@@ -36,6 +36,8 @@ RETRY = {
     "write_script": df.RetryOptions(10_000, 3),
     "synthesize_speech": df.RetryOptions(10_000, 3),
     "render_video": df.RetryOptions(10_000, 3),
+    # Reads settings only.
+    "plan_video": df.RetryOptions(2_000, 3),
     "publish_briefing": df.RetryOptions(5_000, 3),
 }
 
@@ -92,6 +94,22 @@ def sync_step(context: df.DurableOrchestrationContext, run: dict):
     return (yield from call_step(context, "sync_shopify", run))
 
 
+def video_step(context: df.DurableOrchestrationContext, run: dict):
+    """render_video: with VEED configured the `render_video_cloud` sub-orchestration (the job
+    polled with durable timers), otherwise the local `render_video` activity."""
+    try:
+        plan = yield context.call_activity_with_retry("plan_video", RETRY["plan_video"], run)
+    except Exception:  # noqa: BLE001 - without a plan the local renderer runs
+        plan = {"provider": "local"}
+    if plan.get("provider") == "veed":
+        try:
+            return (yield context.call_sub_orchestrator(
+                "render_video_cloud", run, f"{context.instance_id}:render_video"))
+        except Exception as exc:  # noqa: BLE001 - render_video_cloud returns its failures; this is a crash in it
+            return {"step": "render_video", "status": "failed", "error": activity_error(exc)}
+    return (yield from call_step(context, "render_video", run))
+
+
 @bp.orchestration_trigger(context_name="context")
 def market_signal(context: df.DurableOrchestrationContext):
     """One market signal, isolated: its failure comes back as a value, because task_all fails fast."""
@@ -136,6 +154,9 @@ def daily_pipeline(context: df.DurableOrchestrationContext):
         elif stage == "sync_shopify":
             show(stage)
             summaries = [(yield from sync_step(context, run))]
+        elif stage == "render_video":
+            show(stage)
+            summaries = [(yield from video_step(context, run))]
         else:
             show(stage)
             summaries = [(yield from call_step(context, stage, run))]

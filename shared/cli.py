@@ -39,7 +39,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     started = time.perf_counter()
     try:
-        result = run_demo(Path(args.out), products=args.products, progress=print)
+        result = run_demo(Path(args.out), products=args.products, progress=print, cloud_stand_ins=args.cloud_stand_ins)
     except KeyboardInterrupt:
         print("demo interrupted; run it again to start a fresh run (the data already written is kept, once)")
         return 130
@@ -121,6 +121,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="run the daily pipeline on the sample store, end to end")
     demo.add_argument("--out", default="out", help="folder for briefing.mp4, briefing.html, recommendations.csv, run.json")
     demo.add_argument("--products", type=int, default=None, help="size of the sample store (default: the full store)")
+    demo.add_argument("--cloud-stand-ins", action="store_true",
+                      help="write, speak and render the briefing through loopback Azure OpenAI, ElevenLabs and VEED")
     demo.set_defaults(handler=cmd_demo)
 
     serve = commands.add_parser("serve", help="the local Functions host and Durable runner on 127.0.0.1")

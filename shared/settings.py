@@ -122,6 +122,41 @@ class Settings(BaseSettings):
     telemetry_console_export: bool = Field(
         False, description="Without Application Insights: print every span to the console (quiet when false)."
     )
+    # --- the briefing in the cloud: script (Azure OpenAI), voice (ElevenLabs), video (VEED on fal.ai) ---
+    # Each is used when its endpoint (or key) is set; otherwise the offline provider runs.
+    azure_openai_endpoint: str | None = Field(
+        None, description="https://<resource>.openai.azure.com. Unset: the template script writer."
+    )
+    azure_openai_deployment: str = Field("gpt-4o-mini", description="Deployment name (the model= of each call).")
+    azure_openai_api_version: str = Field(
+        "2024-10-21", pattern=r"^(v1|\d{4}-\d{2}-\d{2}(-preview)?)$",
+        description="A dated api-version (AzureOpenAI client), or v1 for {endpoint}/openai/v1/ (OpenAI client).",
+    )
+    azure_openai_api_key: SecretStr | None = secret_field(
+        "Azure OpenAI key. Unset: keyless, a DefaultAzureCredential bearer token (Cognitive Services OpenAI User)."
+    )
+    azure_openai_max_tokens: int = Field(700, ge=200, le=4000, description="Cap on the script's completion tokens.")
+    azure_openai_max_retries: int = Field(4, ge=0, le=10, description="SDK retries on 429/5xx (honouring retry-after).")
+    azure_openai_timeout_seconds: float = Field(60.0, gt=0, le=600, description="Per request to Azure OpenAI.")
+    azure_openai_temperature: float = Field(0.4, ge=0, le=2, description="Sampling temperature of the script.")
+    elevenlabs_base_url: str = Field("https://api.elevenlabs.io", description="ElevenLabs API origin.")
+    elevenlabs_api_key: SecretStr | None = secret_field("ElevenLabs key (xi-api-key). Unset: espeak-ng offline.")
+    elevenlabs_voice_id: str = Field("21m00Tcm4TlvDq8ikWAM", description="ElevenLabs voice (the seed's Rachel).")
+    elevenlabs_model_id: str = Field("eleven_multilingual_v2", description="ElevenLabs TTS model.")
+    elevenlabs_output_format: str = Field(
+        "mp3_44100_128", pattern=r"^mp3_\d+_\d+$", description="ElevenLabs output_format (MP3: parts join by frames)."
+    )
+    elevenlabs_max_retries: int = Field(4, ge=0, le=10, description="Retries on 429/5xx, with backoff.")
+    elevenlabs_timeout_seconds: float = Field(120.0, gt=0, le=600, description="Per text-to-speech request.")
+    veed_endpoint: str | None = Field(
+        None, description="VEED model queue on fal.ai, e.g. https://queue.fal.run/veed/fabric-1.0. Unset: local ffmpeg."
+    )
+    veed_api_key: SecretStr | None = secret_field("fal.ai key for the VEED models (Authorization: Key ...).")
+    veed_resolution: str = Field("720p", pattern=r"^(480p|720p)$", description="VEED Fabric output resolution.")
+    veed_image_url: str | None = Field(
+        None, description="Presenter image for VEED Fabric; unset: the briefing's title slide is sent."
+    )
+    veed_timeout_seconds: float = Field(120.0, gt=0, le=600, description="Per request to the VEED queue.")
 
     @property
     def media_dir(self) -> Path:

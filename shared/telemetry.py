@@ -57,16 +57,22 @@ class CostLedger:
 
     totals: dict[tuple[str, str], float] = field(default_factory=dict)
     calls: dict[str, int] = field(default_factory=dict)
+    # A ledger opened inside another (a provider's share of a step) also bills the outer one.
+    parent: CostLedger | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def add(self, service: str, unit: str, amount: float) -> None:
         with self._lock:
             key = (service, unit)
             self.totals[key] = self.totals.get(key, 0.0) + float(amount)
+        if self.parent is not None:
+            self.parent.add(service, unit, amount)
 
     def count_call(self, service: str) -> None:
         with self._lock:
             self.calls[service] = self.calls.get(service, 0) + 1
+        if self.parent is not None:
+            self.parent.count_call(service)
 
     def as_rows(self) -> list[dict[str, object]]:
         with self._lock:
@@ -82,12 +88,20 @@ _current_ledger: contextvars.ContextVar[CostLedger | None] = contextvars.Context
 @contextmanager
 def cost_ledger() -> Iterator[CostLedger]:
     """Collect the costs of the external calls made inside the block (and in tasks it starts)."""
-    ledger = CostLedger()
+    ledger = CostLedger(parent=_current_ledger.get())
     token = _current_ledger.set(ledger)
     try:
         yield ledger
     finally:
         _current_ledger.reset(token)
+
+
+def record_cost(service: str, unit: str, amount: float | int) -> None:
+    """Bill work done in-process (espeak-ng characters, ffmpeg video seconds) to the current ledger:
+    no call left the app, but the run shows what a cloud provider would have charged for it."""
+    ledger = _current_ledger.get()
+    if ledger is not None:
+        ledger.add(service, unit, float(amount))
 
 
 class ExternalCall:

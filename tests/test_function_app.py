@@ -27,8 +27,10 @@ EXPECTED_ACTIVITIES = {
     "social_signals", "compute_recommendations", "write_script", "synthesize_speech", "render_video",
     "publish_briefing", "apply_webhook_events",
     "plan_sync", "start_bulk_sync", "check_bulk_sync", "ingest_bulk_sync", "finish_bulk_sync",
+    "plan_video", "submit_video_job", "check_video_job", "fetch_video_job",
 }
-EXPECTED_ORCHESTRATORS = {"daily_pipeline", "market_signal", "process_webhook_events", "sync_catalogue"}
+EXPECTED_ORCHESTRATORS = {"daily_pipeline", "market_signal", "process_webhook_events", "sync_catalogue",
+                          "render_video_cloud"}
 EXPECTED_TIMERS = {"daily_timer", "webhook_sweep"}
 
 

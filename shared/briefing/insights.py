@@ -14,6 +14,8 @@ Situations and their money estimate:
   the 28-day gross profit (or revenue when cost is unknown) the item earns is at risk.
 - below_margin_floor: the current price is under cost x (1 + min margin);
   units x (recommended - current).
+- cost_rise: the unit cost is up on the last run's and the margin at today's price is
+  shrinking; units x (new cost - previous cost) is the 28-day profit it eats.
 - overstock: days of cover far above a threshold -> markdown; the holding cost of the
   excess stock at cost (2 % per 28 days, about 25 % a year, a common carrying-cost rule).
 - low_stock_rising_trend: few days of cover and rising searches -> hold or raise;
@@ -58,6 +60,7 @@ class InsightKind(StrEnum):
     COMPETITOR_UNDERCUT = "competitor_undercut"
     BELOW_MARGIN_FLOOR = "below_margin_floor"
     OVERSTOCK = "overstock"
+    COST_RISE = "cost_rise"
     LOW_STOCK_RISING_TREND = "low_stock_rising_trend"
     TREND_SPIKE = "trend_spike"
     PRICE_MOVE = "price_move"
@@ -163,10 +166,19 @@ class DegradedStep(BaseModel):
     detail: str | None = None
 
 
+class PreviousCost(BaseModel):
+    """A variant's unit cost as the last run before this one used it."""
+
+    variant_id: str
+    cost: Decimal = Field(ge=0)
+    run_date: date | None = None
+
+
 class BriefingSignals(BaseModel):
     trends: list[TrendSignal] = Field(default_factory=list)
     social: list[SocialSignal] = Field(default_factory=list)
     degraded_steps: list[DegradedStep] = Field(default_factory=list)
+    previous_costs: list[PreviousCost] = Field(default_factory=list)
 
 
 class InsightThresholds(BaseModel):
@@ -183,6 +195,7 @@ class InsightThresholds(BaseModel):
     spike_min_index: float = Field(20.0, ge=0)
     holding_cost_pct_28d: float = Field(2.0, ge=0)
     raise_pct: float = Field(5.0, gt=0)
+    cost_rise_pct: float = Field(3.0, gt=0, description="A unit cost up by at least this much counts.")
     max_trend_points: int = Field(26, ge=2)
 
 
@@ -203,6 +216,7 @@ STEP_LABELS = {
 URGENCY = {
     InsightKind.BELOW_MARGIN_FLOOR: 0.9,
     InsightKind.COMPETITOR_UNDERCUT: 0.8,
+    InsightKind.COST_RISE: 0.75,
     InsightKind.LOW_STOCK_RISING_TREND: 0.7,
     InsightKind.DEGRADED_STEP: 0.6,
     InsightKind.TREND_SPIKE: 0.5,
@@ -362,6 +376,25 @@ def _low_stock_rising(rec: Recommendation, slope: float | None, th: InsightThres
                     chart=_stock_chart(rec, daily, cover, th.low_stock_days))
 
 
+def _cost_rise(rec: Recommendation, previous: PreviousCost | None, th: InsightThresholds) -> Insight | None:
+    if previous is None or rec.cost is None or previous.cost <= 0 or rec.current_price <= 0:
+        return None
+    rise = _pct(rec.cost - previous.cost, previous.cost)
+    if rise < Decimal(str(th.cost_rise_pct)):
+        return None
+    money = lambda v: format_money(v, rec.currency)  # noqa: E731
+    margin_before = _pct(rec.current_price - previous.cost, previous.cost)
+    margin_now = _pct(rec.current_price - rec.cost, rec.cost)
+    eaten = _money(rec.units_sold_28d * (rec.cost - previous.cost))
+    numbers = _price_numbers(rec) | {
+        "cost": _money(rec.cost), "previous_cost": _money(previous.cost), "cost_rise_pct": rise,
+        "margin_before_pct": margin_before, "margin_now_pct": margin_now, "profit_eaten_28d": eaten,
+    }
+    headline = (f"{rec.title} now costs {money(rec.cost)}, up {format_pct(rise)} from {money(previous.cost)}; "
+                f"the margin at {money(rec.current_price)} fell from {format_pct(margin_before)} to {format_pct(margin_now)}")
+    return _insight(InsightKind.COST_RISE, headline, eaten, rec=rec, numbers=numbers, chart=_price_chart(rec))
+
+
 def _price_move(rec: Recommendation) -> Insight | None:
     if rec.recommended_price is None or ReasonCode.NO_CHANGE in rec.reason_codes:
         return None
@@ -412,11 +445,13 @@ def candidate_insights(recommendations: Sequence[Recommendation], signals: Brief
     th = thresholds or InsightThresholds()
     sellers = top_sellers(recommendations, th)
     trends_by_sku = {sku: t for t in signals.trends for sku in t.skus}
+    previous_costs = {c.variant_id: c for c in signals.previous_costs}
     found: list[Insight | None] = []
     for rec in recommendations:
         found += [
             _undercut(rec, sellers, th),
             _below_floor(rec),
+            _cost_rise(rec, previous_costs.get(_key(rec)), th),
             _overstock(rec, th),
             _low_stock_rising(rec, _product_trend_slope(rec, trends_by_sku), th),
             _price_move(rec),

@@ -28,6 +28,7 @@ from shared.briefing.insights import (
     TrendSignal,
 )
 from shared.briefing.cost_summary import CostRow, render_cost_section
+from shared.briefing.costs import BriefingCost
 from shared.briefing.script import BriefingScript, narration_segments
 from shared.pricing.engine import REASON_LABELS, Recommendation, format_money, format_pct
 
@@ -80,6 +81,7 @@ class BriefingPageView(BaseModel):
         default_factory=lambda: [DataNote(source="social signals", detail=SOCIAL_MOCK_NOTICE)])
     steps: list[StepRow] = Field(default_factory=list)
     costs: list[CostRow] = Field(default_factory=list, description="The run's external-call costs by service and unit.")
+    briefing_cost: BriefingCost | None = Field(None, description="What the briefing's script, voice and video consumed.")
 
     @field_validator("video_url")
     @classmethod
@@ -443,6 +445,16 @@ def _data_notes(view: BriefingPageView) -> str:
     return "".join(items)
 
 
+def _costs_section(costs: BriefingCost | None) -> str:
+    """One sentence: the tokens, characters and video seconds this briefing consumed."""
+    if costs is None or not costs.rows:
+        return ""
+    return (f'<section id="costs"><h2>What this briefing consumed</h2>'
+            f"<p>{costs.prompt_tokens} prompt tokens, {costs.completion_tokens} completion tokens, "
+            f"{costs.characters} characters spoken, {esc(costs.video_seconds)} s of video "
+            f"({esc(', '.join(costs.services))}).</p></section>")
+
+
 def _steps_table(steps: Sequence[StepRow]) -> str:
     if not steps:
         return "<p>No step records for this run.</p>"
@@ -507,6 +519,7 @@ def render_briefing_page(view: BriefingPageView) -> str:
 <section id="script" class="script"><h2>Script</h2>{script}</section>
 <section id="data-notes"><h2>Data quality: degraded and mocked</h2>{_data_notes(view)}</section>
 <section id="run-steps"><h2>Run steps</h2>{_steps_table(view.steps)}</section>
+{_costs_section(view.briefing_cost)}
 {render_cost_section(view.costs)}
 </main>
 <script>{SORT_SCRIPT}</script>

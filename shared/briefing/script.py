@@ -165,7 +165,8 @@ class _Sentence:
         return count_words(self.text)
 
 
-def _spoken_date(day: date) -> str:
+def spoken_date(day: date) -> str:
+    """'Sunday the twenty-ninth of November': a date with no digits to mistake for a figure."""
     return f"{day:%A} the {_ORDINALS[day.day - 1]} of {day:%B}"
 
 
@@ -202,7 +203,7 @@ class TemplateScriptWriter:
         shop = speakable(shop_name, SHOP_NAME_WORDS, fallback="there")
         out = [
             _Sentence("greeting", 0, f"Good morning, {shop}.", None),
-            _Sentence("greeting", 1, f"Here is your pricing briefing for {_spoken_date(run_date)}.", None),
+            _Sentence("greeting", 1, f"Here is your pricing briefing for {spoken_date(run_date)}.", None),
         ]
         real = len(top)
         if real:
@@ -308,6 +309,16 @@ def _insight_sentences(insight: Insight, title_words: int) -> tuple[str, list[st
                           f"that adds about {about('profit_gain_28d')}.")
         return core, extras, f"Raise {short} to {money('recommended_price')}."
 
+    if kind is InsightKind.COST_RISE:
+        core = (f"{title} now costs you {money('cost')}, up {_pct(n['cost_rise_pct'])} "
+                f"from {money('previous_cost')}.")
+        extras = [f"At {money('current_price')} your margin on cost fell from {_pct(n['margin_before_pct'])} "
+                  f"to {_pct(n['margin_now_pct'])}."]
+        if n.get("units_sold_28d", 0):
+            extras.append(f"At {_whole(n['units_sold_28d'])} sold in the last {window} days, "
+                          f"that is about {about('profit_eaten_28d')} less profit.")
+        return core, extras, f"Review the price of {short} after its cost rise."
+
     if kind is InsightKind.OVERSTOCK:
         if has("days_of_cover") and Decimal(str(n["days_of_cover"])) > 365:
             core = f"{title} has {_whole(n['stock'])} in stock, more than a year of sales at the current rate."
@@ -384,6 +395,9 @@ def _data_strings(script: BriefingScript, insights: Sequence[Insight]) -> list[s
             if text:
                 for words in (*TITLE_WORD_LIMITS, SHORT_TITLE_WORDS, 5):
                     forms.add(speakable(text, words, fallback=""))
+                # A model may quote the whole title, as stored or as spoken.
+                forms.add(speakable(text, 40, max_chars=200, fallback=""))
+                forms.add(" ".join(text.split()))
     if script.shop_name:
         forms.add(script.shop_name)
         forms.add(speakable(script.shop_name, SHOP_NAME_WORDS, fallback=""))

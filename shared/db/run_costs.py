@@ -6,6 +6,7 @@ from decimal import Decimal
 
 import psycopg
 
+from shared.briefing.costs import BRIEFING_STEPS, BriefingCost, CostRow
 from shared.telemetry import CostLedger
 
 CALLS_UNIT = "calls"  # every service's call count is stored as one more unit
@@ -46,3 +47,18 @@ def run_cost_summary(conn: psycopg.Connection, run_id: str) -> dict:
     # Provider units, not money: plain numbers in JSON.
     return {"total": [{**row, "amount": float(row["amount"])} for row in total],
             "by_step": [{**row, "amount": float(row["amount"])} for row in by_step]}
+
+
+def briefing_cost(conn: psycopg.Connection, run_id: str) -> BriefingCost:
+    """What the run's briefing steps (script, voice, video) consumed, with each service's calls."""
+    rows = conn.execute(
+        """SELECT step, service, unit, amount FROM run_costs
+           WHERE run_id = %s AND step = ANY(%s) ORDER BY step, service, unit""",
+        (run_id, list(BRIEFING_STEPS)),
+    ).fetchall()
+    calls = {(r["step"], r["service"]): int(r["amount"]) for r in rows if r["unit"] == CALLS_UNIT}
+    return BriefingCost.from_rows(
+        CostRow(step=r["step"], service=r["service"], unit=r["unit"], amount=r["amount"],
+                calls=calls.get((r["step"], r["service"]), 0))
+        for r in rows if r["unit"] != CALLS_UNIT
+    )

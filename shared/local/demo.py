@@ -246,10 +246,11 @@ def print_step_table(report: dict, progress: Progress) -> None:
     progress(f"external calls: {spent or 'none'}")
 
 
-def run_demo(out: Path, products: int | None = None, progress: Progress = print) -> RunOutcome:
+def run_demo(out: Path, products: int | None = None, progress: Progress = print,
+             cloud_stand_ins: bool = False) -> RunOutcome:
     progress("starting the sample store's stand-ins (Shopify, competitor sites, Google Trends)")
     try:
-        with sample_store_stand_ins(products) as stand_ins:
+        with sample_store_stand_ins(products) as stand_ins, _briefing_services(cloud_stand_ins, progress):
             shop = stand_ins.store.domain
             progress(f"installing {stand_ins.store.name} ({shop})")
             install_sample_shop(stand_ins, progress)
@@ -262,6 +263,20 @@ def run_demo(out: Path, products: int | None = None, progress: Progress = print)
             return outcome
     finally:
         close_pool()
+
+
+@contextmanager
+def _briefing_services(cloud: bool, progress: Progress):
+    """With `cloud`, the script, voice and video services on loopback stand-ins; else nothing (offline)."""
+    if not cloud:
+        yield
+        return
+    from shared.local.briefing_cloud_standins import cloud_briefing_stand_ins
+
+    with cloud_briefing_stand_ins() as services:
+        apply_settings(services.settings)
+        progress("briefing services on loopback stand-ins: Azure OpenAI, ElevenLabs, VEED")
+        yield
 
 
 def run_pipeline_once(shop: str, progress: Progress = print) -> RunOutcome:

@@ -209,3 +209,25 @@ def test_random_catalogues_give_valid_ranked_insights(seed):
     for insight in insights:
         assert 0 <= insight.urgency <= 1
         assert all(isinstance(v, (D, int, float)) for v in insight.numbers.values())
+
+
+def test_a_cost_rise_eating_margin_is_found_with_its_28_day_effect_worked_by_hand():
+    from shared.briefing.insights import PreviousCost
+    from shared.briefing.script import TemplateScriptWriter, validate_numbers
+
+    recs = recommend(PricingInput(rows=[variant(7, "Oolong Tin", "12.00", "6.60", units=40, stock=60)]))
+    signals = BriefingSignals(previous_costs=[PreviousCost(variant_id="7", cost=D("6.00"))])
+    (rise,) = [i for i in candidate_insights(recs, signals) if i.kind is K.COST_RISE]
+    # (6.60 - 6.00) / 6.00 = 10 %; margin at 12.00: 100 % before, 81.8 % now; 40 x 0.60 = 24.00 eaten.
+    assert rise.numbers["cost_rise_pct"] == D("10.0")
+    assert (rise.numbers["margin_before_pct"], rise.numbers["margin_now_pct"]) == (D("100.0"), D("81.8"))
+    assert rise.estimated_impact_28d == D("24.00")
+    assert "Oolong Tin now costs £6.60, up 10" in rise.headline
+    # Below the threshold, or no earlier cost: nothing.
+    assert not [i for i in candidate_insights(recs, BriefingSignals(previous_costs=[
+        PreviousCost(variant_id="7", cost=D("6.50"))])) if i.kind is K.COST_RISE]
+    assert not [i for i in candidate_insights(recs) if i.kind is K.COST_RISE]
+    # The template speaks it with its own numbers only.
+    script = TemplateScriptWriter().write("Tea Shop", date(2026, 10, 13), [rise])
+    assert "Oolong Tin now costs you £6.60, up 10% from £6.00." in script.insights[0].text
+    validate_numbers(script, [rise])
