@@ -114,6 +114,16 @@ class Settings(BaseSettings):
     # --- telemetry ---
     log_level: str = Field("WARNING", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$", description="Python log level.")
 
+    # --- pricing engine: stock rules and demand (issue 5; a shop's own settings override them) ---
+    pricing_overstock_days: float = Field(120.0, gt=0, description="Days of cover above this: mark down.")
+    pricing_markdown_pct: float = Field(5.0, gt=0, le=50, description="Step of an overstock markdown per run.")
+    pricing_low_stock_days: float = Field(14.0, ge=0, description="Days of cover below this, with a rising trend: raise.")
+    pricing_rising_trend_slope: float = Field(0.5, ge=0, description="Trend slope (index points a week) that counts as rising.")
+    pricing_raise_pct: float = Field(5.0, gt=0, le=50, description="Step of a low-stock raise per run.")
+    pricing_elasticity_prior: float = Field(
+        -1.2, ge=-4, le=-0.2, description="Elasticity assumed where the sales history says too little."
+    )
+
     @property
     def media_dir(self) -> Path:
         return self.local_data_dir / "media"

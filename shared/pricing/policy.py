@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class Position(StrEnum):
@@ -70,6 +70,13 @@ class PricingPolicy(BaseModel):
             raise ValueError("give either strategy/strategy_pct or offset_pct, not both")
         data["offset_pct"] = {Strategy.MATCH: 0.0, Strategy.UNDERCUT: -pct, Strategy.PREMIUM: pct}[strategy]
         return data
+
+    @field_validator("min_margin_pct", "max_change_pct", "offset_pct", "markdown_pct", "raise_pct")
+    @classmethod
+    def _four_places(cls, value: float) -> float:
+        # Percentages are settings a person types: 4 places is plenty, and it keeps the
+        # guardrails exact in cents (a 99.99999999999999 % limit is a 100 % one).
+        return round(value, 4)
 
     @model_validator(mode="after")
     def _map_prices_are_positive(self) -> "PricingPolicy":
