@@ -93,6 +93,24 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return run_benchmark(variants=args.variants, restore_rate=args.restore_rate, upsert_rows=args.upsert_rows)
 
 
+def cmd_recommend(args: argparse.Namespace) -> int:
+    from shared.recommend_csv import RecommendCsvError, SettingsFileError, run
+
+    try:
+        count = run(Path(args.input), Path(args.output), Path(args.settings) if args.settings else None)
+    except RecommendCsvError as exc:
+        print(f"{args.input}: no output written; {exc}", file=sys.stderr)
+        return 1
+    except SettingsFileError as exc:
+        print(f"no output written; {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"no output written; {exc.filename or args.input}: {exc.strerror}", file=sys.stderr)
+        return 1
+    print(f"{args.output}: {count} rows with recommendations")
+    return 0
+
+
 def cmd_db_stop(args: argparse.Namespace) -> int:
     from shared.db.pool import stop_embedded_database
 
@@ -133,6 +151,13 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--restore-rate", type=float, default=2000.0, help="points/s of the emulated shop (default 2000)")
     bench.add_argument("--upsert-rows", type=int, default=100_000, help="variants for upsert vs COPY (default 100000)")
     bench.set_defaults(handler=cmd_bench)
+
+    rec = commands.add_parser("recommend", help="price recommendations for a CSV of variants, without a shop")
+    rec.add_argument("--input", required=True, help="CSV: sku, price, cost, inventory, units_30d, competitor_min, "
+                     "competitor_median, competitor_max, trend_slope [, map_price, compare_at_price]")
+    rec.add_argument("--output", required=True, help="CSV to write: the input plus the recommendation columns")
+    rec.add_argument("--settings", help="TOML file of shop settings (strategy, min_margin_pct, rounding, ...)")
+    rec.set_defaults(handler=cmd_recommend)
 
     db_stop = commands.add_parser("db-stop", help="stop the embedded PostgreSQL")
     db_stop.set_defaults(handler=cmd_db_stop)
