@@ -111,6 +111,14 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_backtest(args: argparse.Namespace) -> int:
+    from shared.local.backtest import format_report, run_backtest
+
+    result = run_backtest(seed=args.seed, n_products=args.products, annual_orders=args.annual_orders)
+    print(format_report(result))
+    return 0
+
+
 def cmd_db_stop(args: argparse.Namespace) -> int:
     from shared.db.pool import stop_embedded_database
 
@@ -158,6 +166,12 @@ def build_parser() -> argparse.ArgumentParser:
     rec.add_argument("--output", required=True, help="CSV to write: the input plus the recommendation columns")
     rec.add_argument("--settings", help="TOML file of shop settings (strategy, min_margin_pct, rounding, ...)")
     rec.set_defaults(handler=cmd_recommend)
+
+    backtest = commands.add_parser("backtest", help="replay the sample store's year under the pricing engine")
+    backtest.add_argument("--seed", type=int, default=None, help="sample store seed (default: the demo's)")
+    backtest.add_argument("--products", type=int, default=None, help="sample store size (default: the full store)")
+    backtest.add_argument("--annual-orders", type=int, default=None, help="order volume (default: a small shop's)")
+    backtest.set_defaults(handler=cmd_backtest)
 
     db_stop = commands.add_parser("db-stop", help="stop the embedded PostgreSQL")
     db_stop.set_defaults(handler=cmd_db_stop)

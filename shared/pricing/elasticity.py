@@ -14,11 +14,12 @@ week, which each group then loads with its own strength `s_g`: candles follow Ch
 harder than cushions. Standard errors are scaled by the Pearson dispersion, since weekly
 demand is noisier than Poisson.
 
-Groups differ in how much their prices moved, so each raw estimate is shrunk toward a
-prior by empirical Bayes: the prior is the precision-weighted mean of all groups with a
-between-group spread tau^2 (DerSimonian-Laird), and a group's posterior is the precision-
-weighted blend of its estimate and that prior. A group whose prices never moved has an
-infinite standard error and gets the prior. Results are bounded to `BOUNDS`.
+Groups differ in how much their prices moved and how much they sold, so the raw estimates
+are combined with a prior by empirical Bayes: the prior is the random-effects mean of all
+groups with a between-group spread tau^2 (DerSimonian-Laird). A group whose standard
+error is at most `ESTIMATED_MAX_SE` ("estimated") gets the precision-weighted blend of its
+estimate and the prior; a group with less evidence, or whose prices never moved, gets the
+prior itself ("prior"). Results are bounded to `BOUNDS`.
 
 Pure functions over numpy arrays; nothing here reads the database.
 """
@@ -90,12 +91,16 @@ def weekly_panel(
     group_names: tuple[str, ...],
     start: datetime,
     end: datetime,
+    price_history: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
 ) -> WeeklyPanel:
     """Weekly units and shelf price per variant, from order lines.
 
-    `line_time` is seconds since the epoch. Shelf prices are only seen when something
-    sells, so a week without sales carries the last price seen (the first price seen
-    before it): the usual assumption when the price history itself is not kept. A variant
+    `line_time` is seconds since the epoch. `price_history` is (variant, effective time,
+    price) change points the shop recorded; a variant that has them gets its weekly price
+    from them (the time-weighted mean over the week). Otherwise shelf prices are only seen
+    when something sells, so a week without sales carries the last price seen (the first
+    price seen before it). That is noisier: a change between two sales is dated late,
+    which pulls the estimate towards zero, so the recorded history is worth keeping. A variant
     enters the panel in the week its product first sold, so a product launched mid-year
     does not count its pre-launch weeks as weeks without demand.
     """
@@ -115,6 +120,8 @@ def weekly_panel(
     with np.errstate(invalid="ignore", divide="ignore"):
         seen = np.where(total_units > 0, price_units / total_units, np.where(lines > 0, price_lines / lines, np.nan))
     weekly_price = _fill_forward_then_back(seen)
+    if price_history is not None:
+        weekly_price = _weekly_prices_from_history(weekly_price, price_history, start, n_weeks)
 
     first_week = np.full(n_variants, n_weeks, dtype=np.int64)
     any_line = lines > 0
@@ -140,6 +147,24 @@ def weekly_panel(
     )
 
 
+def _weekly_prices_from_history(
+    weekly_price: np.ndarray, history: tuple[np.ndarray, np.ndarray, np.ndarray], start: datetime, n_weeks: int
+) -> np.ndarray:
+    variant, moment, price = history
+    out = weekly_price.copy()
+    # Noon of every day in the window, as seconds since the epoch.
+    noons = start.timestamp() + (np.arange(n_weeks * 7) + 0.5) * 86400.0
+    order = np.lexsort((moment, variant))
+    variant, moment, price = variant[order], moment[order], price[order]
+    for v in np.unique(variant):
+        rows = variant == v
+        times, prices = moment[rows], price[rows]
+        at = np.searchsorted(times, noons, side="right") - 1
+        daily = np.where(at >= 0, prices[np.maximum(at, 0)], prices[0])
+        out[int(v)] = daily.reshape(n_weeks, 7).mean(axis=1)
+    return out
+
+
 def _fill_forward_then_back(values: np.ndarray) -> np.ndarray:
     """Per row: NaN takes the last value before it, leading NaNs the first value after."""
     n_rows, n_cols = values.shape
@@ -153,45 +178,70 @@ def _fill_forward_then_back(values: np.ndarray) -> np.ndarray:
 
 
 def _poisson_fixed_effects(
-    y: np.ndarray, x: np.ndarray, fe: np.ndarray, max_iter: int = 50, tol: float = 1e-9
+    y: np.ndarray, x: np.ndarray, fe: np.ndarray, fe2: np.ndarray | None = None,
+    max_iter: int = 50, tol: float = 1e-8,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Poisson regression with one intercept per `fe` level, absorbed.
+    """Poisson regression with one intercept per `fe` level (and per `fe2` level), absorbed.
 
-    For Poisson the fixed effects have a closed form given beta
-    (alpha_v = log sum y_v - log sum exp(x beta)_v), and the profile likelihood's score and
-    Hessian are those of x demeaned within each level with weights mu. Newton on beta alone
-    converges in a handful of steps. Returns (beta, covariance, mu); covariance is scaled
-    by the Pearson dispersion. Levels with no sales carry no information and must be
-    dropped by the caller.
+    For Poisson the intercepts have a closed form given everything else
+    (alpha_v = log sum y_v - log sum exp(rest)_v), so they are solved by alternating sweeps
+    rather than carried as hundreds of dummy columns. At those intercepts the score for
+    beta is x'(y - mu), and the Hessian is that of x with the intercepts projected out
+    (weights mu): Newton on beta alone converges in a handful of steps. Returns
+    (beta, covariance, gamma), gamma being the `fe2` intercepts (empty without `fe2`);
+    the covariance is scaled by the Pearson dispersion. Every level must have some sales.
     """
     n, k = x.shape
     n_fe = int(fe.max()) + 1
     y_fe = np.bincount(fe, weights=y, minlength=n_fe)
-    beta = np.zeros(k)
+    n_fe2 = int(fe2.max()) + 1 if fe2 is not None else 0
+    y_fe2 = np.bincount(fe2, weights=y, minlength=n_fe2) if fe2 is not None else None
+    beta, gamma = np.zeros(k), np.zeros(n_fe2)
+    alpha = np.zeros(n_fe)
     hessian = np.eye(k)
+
+    def intercepts(eta: np.ndarray) -> None:
+        nonlocal alpha, gamma
+        for _ in range(200):
+            rest = eta + (gamma[fe2] if fe2 is not None else 0.0)
+            alpha = np.log(y_fe) - np.log(np.bincount(fe, weights=np.exp(rest), minlength=n_fe))
+            if fe2 is None:
+                return
+            previous = gamma
+            gamma = np.log(y_fe2) - np.log(np.bincount(fe2, weights=np.exp(eta + alpha[fe]), minlength=n_fe2))
+            gamma -= gamma[0]
+            if np.max(np.abs(gamma - previous)) < 1e-10:
+                return
+
+    def project_out(values: np.ndarray, mu: np.ndarray) -> np.ndarray:
+        mu_fe = np.bincount(fe, weights=mu, minlength=n_fe)
+        mu_fe2 = np.bincount(fe2, weights=mu, minlength=n_fe2) if fe2 is not None else None
+        out = values.copy()
+        for _ in range(1 if fe2 is None else 30):
+            for j in range(k):
+                out[:, j] -= (np.bincount(fe, weights=mu * out[:, j], minlength=n_fe) / mu_fe)[fe]
+                if fe2 is not None:
+                    out[:, j] -= (np.bincount(fe2, weights=mu * out[:, j], minlength=n_fe2) / mu_fe2)[fe2]
+        return out
+
     for _ in range(max_iter):
         eta = x @ beta
-        eta -= eta.max()
-        exp_eta = np.exp(eta)
-        alpha = np.log(y_fe) - np.log(np.bincount(fe, weights=exp_eta, minlength=n_fe))
-        mu = np.exp(alpha[fe] + eta)
-        mu_fe = np.bincount(fe, weights=mu, minlength=n_fe)
-        x_bar = np.stack([np.bincount(fe, weights=mu * x[:, j], minlength=n_fe) for j in range(k)], axis=1) / mu_fe[:, None]
-        xd = x - x_bar[fe]
-        score = xd.T @ (y - mu)
+        intercepts(eta)
+        mu = np.exp(alpha[fe] + (gamma[fe2] if fe2 is not None else 0.0) + eta)
+        xd = project_out(x, mu)
+        score = x.T @ (y - mu)
         hessian = (xd * mu[:, None]).T @ xd
         step = np.linalg.lstsq(hessian, score, rcond=None)[0]
         beta += step
         if np.max(np.abs(step)) < tol:
             break
     eta = x @ beta
-    eta -= eta.max()
-    alpha = np.log(y_fe) - np.log(np.bincount(fe, weights=np.exp(eta), minlength=n_fe))
-    mu = np.exp(alpha[fe] + eta)
-    dof = max(1, n - k - n_fe)
+    intercepts(eta)
+    mu = np.exp(alpha[fe] + (gamma[fe2] if fe2 is not None else 0.0) + eta)
+    dof = max(1, n - k - n_fe - n_fe2)
     dispersion = max(1.0, float(np.sum((y - mu) ** 2 / mu) / dof))
     covariance = np.linalg.pinv(hessian) * dispersion
-    return beta, covariance, mu
+    return beta, covariance, gamma
 
 
 def _dersimonian_laird(estimates: np.ndarray, variances: np.ndarray) -> tuple[float, float]:
@@ -232,17 +282,20 @@ def estimate_elasticities(
     raw = np.full(n_groups, np.nan)
     se = np.full(n_groups, np.inf)
     if len(y) and identified.any():
-        # Pass 1: one dummy per week (the first is the base) for the shop's season.
         ids = np.flatnonzero(identified)
         price_cols = np.zeros((len(y), len(ids)))
         for c, g in enumerate(ids):
             price_cols[:, c] = np.where(group == g, log_price, 0.0)
-        weeks_seen = np.unique(week)
-        week_cols = (week[:, None] == weeks_seen[None, 1:]).astype(np.float64)
-        beta1, _, _ = _poisson_fixed_effects(y, np.hstack([price_cols, week_cols]), fe)
-        season_by_week = np.zeros(panel.n_weeks)
-        season_by_week[weeks_seen[1:]] = beta1[len(ids):]
-        season = season_by_week[week] - season_by_week[weeks_seen].mean()
+        # Pass 1: one intercept per week (absorbed like the variants') for the shop's season.
+        # A week in which nothing sold says nothing about prices; it counts as the quietest.
+        week_sales = np.bincount(week, weights=y, minlength=panel.n_weeks)
+        selling = week_sales[week] > 0
+        weeks_seen, week_fe = np.unique(week[selling], return_inverse=True)
+        _, fe1 = np.unique(fe[selling], return_inverse=True)
+        _, _, gamma = _poisson_fixed_effects(y[selling], price_cols[selling], fe1, week_fe)
+        season_by_week = np.full(panel.n_weeks, gamma.min())
+        season_by_week[weeks_seen] = gamma
+        season = season_by_week[week] - gamma.mean()
         # Pass 2: each group loads the season with its own strength.
         season_cols = np.zeros((len(y), n_groups))
         for g in range(n_groups):
@@ -265,10 +318,13 @@ def estimate_elasticities(
 
     by_group: dict[str, GroupElasticity] = {}
     for g, name in enumerate(names):
-        if finite[g]:
+        estimated = bool(finite[g] and se[g] <= ESTIMATED_MAX_SE)
+        if estimated:
             precision, prior_precision = 1.0 / se[g] ** 2, 1.0 / prior_sd**2
             posterior = (raw[g] * precision + prior * prior_precision) / (precision + prior_precision)
         else:
+            # Too little evidence to move away from the prior: a noisy estimate would
+            # steer prices more than it informs them.
             posterior = prior
         by_group[name] = GroupElasticity(
             group=name,
@@ -279,6 +335,6 @@ def estimate_elasticities(
             observations=int(counts[g]),
             units=float(units_by_group[g]),
             price_variation=float(variation[g]),
-            source="estimated" if finite[g] and se[g] <= ESTIMATED_MAX_SE else "prior",
+            source="estimated" if estimated else "prior",
         )
     return ElasticityEstimates(by_group=by_group, prior=prior, prior_sd=prior_sd)
