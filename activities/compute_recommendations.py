@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 import azure.durable_functions as df
 
 from activities.step import StepInput, StepSummary, run_step
 from shared.briefing.insights import BriefingSignals, DegradedStep, TrendPoint, TrendSignal, build_insights, dump_insights
 from shared.db import briefings, market
 from shared.db.pool import transaction
+from shared.db.price_history import record_prices
 from shared.db.recommendations import replace_run_elasticities, replace_run_recommendations
 from shared.db.shops import get_shop
 from shared.pricing.engine import recommend
@@ -44,6 +47,8 @@ def _compute(params: StepInput) -> StepSummary:
     settings = get_settings()
     with transaction() as conn:
         shop = get_shop(conn, params.shop)
+        # The prices this run found, before anything is recommended: the record elasticities learn from.
+        record_prices(conn, shop.id, datetime.now(timezone.utc))
         pricing_input, elasticities = load_pricing_input(conn, shop, params.run_id, settings)
         skus_by_keyword: dict[str, list[str]] = {}
         for row in conn.execute(

@@ -685,7 +685,7 @@ def _unique_title(rng: random.Random, spec: CategorySpec, taken: set[str]) -> st
 _PRICE_MULTIPLIERS = (0.7, 0.75, 0.8, 0.85, 0.9, 1.1, 1.15, 1.2, 1.25, 1.3)
 # Price tests: alternating two-week blocks 30 % under and 30 % over the planned price.
 PRICE_TEST_DAYS = 14
-PRICE_TEST_STEPS = (0.7, 1.3)
+PRICE_TEST_STEPS = (0.75, 1.25)
 
 
 def _plan_prices(rng: random.Random, drafts: list[_ProductDraft], start: datetime, n_days: int) -> None:

@@ -160,8 +160,13 @@ def _weekly_prices_from_history(
         rows = variant == v
         times, prices = moment[rows], price[rows]
         at = np.searchsorted(times, noons, side="right") - 1
-        daily = np.where(at >= 0, prices[np.maximum(at, 0)], prices[0])
-        out[int(v)] = daily.reshape(n_weeks, 7).mean(axis=1)
+        # Before the first recorded price the record says nothing: those weeks keep the
+        # price seen on the order lines.
+        covered = (at >= 0).reshape(n_weeks, 7)
+        daily = prices[np.maximum(at, 0)].reshape(n_weeks, 7)
+        days = covered.sum(axis=1)
+        weekly = np.where(days > 0, (daily * covered).sum(axis=1) / np.maximum(days, 1), np.nan)
+        out[int(v)] = np.where(days > 0, weekly, out[int(v)])
     return out
 
 

@@ -9,6 +9,7 @@ import numpy as np
 import psycopg
 
 from shared.db import catalogue, market
+from shared.db.price_history import price_changes
 from shared.db.costs import effective_costs
 from shared.db.shops import Shop
 from shared.pricing.elasticity import DEFAULT_PRIOR_SD, ElasticityEstimates, estimate_elasticities, weekly_panel
@@ -72,6 +73,7 @@ def load_elasticities(
     group_index = {g: i for i, g in enumerate(groups)}
     products = {p: i for i, p in enumerate(sorted({v.product_id for v in variants}))}
     days = [d for d in catalogue.daily_sales(conn, shop_id, since, until) if d.variant_id in index]
+    recorded = [c for c in price_changes(conn, shop_id, until) if c[0] in index]
     return estimate_elasticities(
         weekly_panel(
             line_variant=np.array([index[d.variant_id] for d in days], dtype=np.int64),
@@ -84,6 +86,11 @@ def load_elasticities(
             group_names=groups,
             start=since,
             end=until,
+            price_history=(
+                np.array([index[c[0]] for c in recorded], dtype=np.int64),
+                np.array([c[1].timestamp() for c in recorded], dtype=np.float64),
+                np.array([c[2] for c in recorded], dtype=np.float64),
+            ) if recorded else None,
         ),
         default_prior=settings.pricing_elasticity_prior,
         default_prior_sd=DEFAULT_PRIOR_SD,
