@@ -88,6 +88,10 @@ def cmd_import_catalog(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
+    if args.what == "pricing":
+        from benchmarks.pricing import run_benchmark as run_pricing_benchmark
+
+        return run_pricing_benchmark(variants=args.pricing_variants)
     from benchmarks.shopify_sync import run_benchmark
 
     return run_benchmark(variants=args.variants, restore_rate=args.restore_rate, upsert_rows=args.upsert_rows)
@@ -154,7 +158,10 @@ def build_parser() -> argparse.ArgumentParser:
     catalog.set_defaults(handler=cmd_import_catalog)
 
     bench = commands.add_parser("bench", help="benchmarks printed side by side with their baseline")
-    bench.add_argument("what", choices=["sync"], help="sync: paginated sync at the rate limit, and bulk upsert vs COPY")
+    bench.add_argument("what", choices=["sync", "pricing"],
+                       help="sync: paginated sync at the rate limit, and bulk upsert vs COPY; "
+                            "pricing: the engine on 100,000 variants against a plain numpy baseline")
+    bench.add_argument("--pricing-variants", type=int, default=100_000, help="variants for bench pricing (default 100000)")
     bench.add_argument("--variants", type=int, default=20_000, help="catalogue size for the sync (default 20000)")
     bench.add_argument("--restore-rate", type=float, default=2000.0, help="points/s of the emulated shop (default 2000)")
     bench.add_argument("--upsert-rows", type=int, default=100_000, help="variants for upsert vs COPY (default 100000)")

@@ -249,7 +249,7 @@ def confidence_scores(arrays: PricingArrays, policy: PricingPolicy, rule_fired: 
     freshness = np.where(np.isnan(age), 0.75, 1.0 - 0.5 * age_share)
     median = np.where(has_comp, arrays.competitor_median, 1.0)
     spread = np.where(has_comp, (arrays.competitor_max - arrays.competitor_min) / median, 0.0)
-    score = (1.0 - 0.5 ** count) * freshness / (1.0 + np.nan_to_num(spread))
+    score = (1.0 - np.exp2(-count)) * freshness / (1.0 + np.nan_to_num(spread))
     own_data = 0.1 if rule_fired is None else np.where(rule_fired, 0.4, 0.1)
     score = np.where(has_comp, score, own_data)
     priced = ~np.isnan(arrays.cost) & (arrays.current_cents > 0) & ~arrays.excluded

@@ -283,3 +283,16 @@ def test_money_and_percent_formatting():
     assert format_pct(D("7.649")) == "7.6%"
     assert format_pct(D("30"), signed=True) == "+30%"
     assert format_pct(D("38.4"), places=0) == "38%"
+
+
+def test_the_benchmark_baseline_computes_the_same_prices_as_the_engine():
+    # `bench pricing` compares the engine's speed with this baseline: only fair if they agree.
+    spec = importlib.util.spec_from_file_location("pricing_benchmark", _BENCHMARK.parent / "pricing.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    arrays = bench.random_catalogue(5000, seed=11)
+    for policy in (PricingPolicy(), PricingPolicy(max_change_pct=3, min_margin_pct=60, overstock_days=30)):
+        price, profit = bench.baseline(arrays, policy)
+        decisions = compute_prices(arrays, policy)
+        assert np.array_equal(decisions.recommended_cents, price.astype(np.int64))
+        assert np.allclose(decisions.effects.profit_change, profit)
