@@ -428,17 +428,18 @@ def explanations(arrays: PricingArrays, decisions: PriceDecisions, policy: Prici
         np.nan_to_num(arrays.cost, nan=-1.0).tolist(),
         np.floor(np.nan_to_num(reference, nan=-0.01) * 100 + 0.5).astype(np.int64).tolist(),
         arrays.competitor_count.tolist(), decisions.days_of_cover.tolist(), decisions.effects.profit_change.tolist(),
+        arrays.elasticity.tolist(),
     ]
     codes_by_bits: dict[int, frozenset[ReasonCode]] = {}
     lines = []
-    for bits, cur, rec, floor, mfloor, target, cost, ref, count, cover, profit in zip(*columns):
+    for bits, cur, rec, floor, mfloor, target, cost, ref, count, cover, profit, elasticity in zip(*columns):
         codes = codes_by_bits.get(bits)
         if codes is None:
             codes = codes_by_bits[bits] = frozenset(c for c in REASON_ORDER if bits & REASON_BIT[c])
         lines.append(explain_row(
             codes, policy, current_cents=cur, recommended_cents=rec, floor_cents=floor, margin_floor_cents=mfloor,
             target_cents=target, cost=cost, reference_cents=ref, competitor_count=count, days_of_cover=cover,
-            profit_change=profit,
+            profit_change=profit, elasticity=elasticity,
         ))
     return lines
 

@@ -122,6 +122,7 @@ def explain_row(
     competitor_count: int,
     days_of_cover: float,
     profit_change: float,
+    elasticity: float = float("nan"),
 ) -> str:
     """One line for one variant; every number comes from the engine's arrays."""
     currency = policy.currency
@@ -163,7 +164,12 @@ def explain_row(
     if R.LOW_STOCK_RAISE in codes:
         leads.append(f"only {days_of_cover:,.0f} days of stock with demand rising, so a {_pct(policy.raise_pct)} rise")
     if R.DEMAND_OPTIMUM in codes:
-        leads.append("your sales history says a different price earns more")
+        if elasticity < -1.0:
+            leads.append(f"your sales say demand here has an elasticity of {elasticity:.1f}, which makes "
+                         f"{money(target_cents)} the most profitable price")
+        else:
+            leads.append(f"your sales say demand here has an elasticity of {elasticity:.1f}: a higher "
+                         f"price loses few sales and earns more")
     if R.BELOW_MAP in codes:
         leads.append(f"{money(current_cents)} is under your minimum advertised price")
     elif R.BELOW_MARGIN_FLOOR in codes:

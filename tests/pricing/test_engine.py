@@ -158,6 +158,7 @@ def test_demand_optimum_moves_towards_the_profit_maximising_price_when_estimated
     result = one(row("20.00", "10.00", elasticity=-3.0, elasticity_estimated=True))
     assert result.recommended_price == D("18.99")
     assert R.DEMAND_OPTIMUM in result.reason_codes and R.CLAMPED_MAX_CHANGE in result.reason_codes
+    assert "elasticity of -3.0, which makes £15.00 the most profitable price" in result.explanation
     # The same elasticity from the prior alone changes nothing.
     assert one(row("20.00", "10.00", elasticity=-3.0)).recommended_price == D("20.00")
 
