@@ -43,7 +43,8 @@ from shared.pricing.explain import (
     REASON_LABELS,
     REASON_ORDER,
     ReasonCode,
-    explain_row,
+    PolicyText,
+    explain_bits,
     format_money,
     format_pct,
 )
@@ -430,18 +431,8 @@ def explanations(arrays: PricingArrays, decisions: PriceDecisions, policy: Prici
         arrays.competitor_count.tolist(), decisions.days_of_cover.tolist(), decisions.effects.profit_change.tolist(),
         arrays.elasticity.tolist(),
     ]
-    codes_by_bits: dict[int, frozenset[ReasonCode]] = {}
-    lines = []
-    for bits, cur, rec, floor, mfloor, target, cost, ref, count, cover, profit, elasticity in zip(*columns):
-        codes = codes_by_bits.get(bits)
-        if codes is None:
-            codes = codes_by_bits[bits] = frozenset(c for c in REASON_ORDER if bits & REASON_BIT[c])
-        lines.append(explain_row(
-            codes, policy, current_cents=cur, recommended_cents=rec, floor_cents=floor, margin_floor_cents=mfloor,
-            target_cents=target, cost=cost, reference_cents=ref, competitor_count=count, days_of_cover=cover,
-            profit_change=profit, elasticity=elasticity,
-        ))
-    return lines
+    text = PolicyText(policy)
+    return [explain_bits(bits, text, *rest) for bits, *rest in zip(*columns)]
 
 
 def recommend(pricing_input: PricingInput) -> list[Recommendation]:

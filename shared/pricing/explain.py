@@ -108,77 +108,94 @@ def _pct(value: float, signed: bool = False, places: int = 1) -> str:
     return f"{text}%"
 
 
-def explain_row(
-    codes: frozenset[ReasonCode] | set[ReasonCode],
-    policy: PricingPolicy,
-    *,
-    current_cents: int,
-    recommended_cents: int,
-    floor_cents: int,
-    margin_floor_cents: int,
-    target_cents: int,
-    cost: float,
-    reference_cents: int,
-    competitor_count: int,
-    days_of_cover: float,
-    profit_change: float,
-    elasticity: float = float("nan"),
+class PolicyText:
+    """The parts of every line that depend only on the policy, worked out once per run."""
+
+    def __init__(self, policy: PricingPolicy):
+        self.policy = policy
+        symbol = _CURRENCY_SYMBOLS.get(policy.currency)
+        self.prefix = symbol if symbol else f"{policy.currency} "
+        self.margin_floor_name = f"{_pct(policy.min_margin_pct)} margin floor"
+        self.rounding = policy.rounding.value
+        self.limit = f"{_pct(policy.max_change_pct)} daily limit"
+        self.reference_name = "median" if policy.position is Position.MEDIAN else "lowest price"
+        side = "below" if policy.offset_pct < 0 else "above"
+        self.offset = f"{_pct(abs(policy.offset_pct))} {side} it" if policy.offset_pct else ""
+        self.overstock = f"over your {policy.overstock_days:g}-day limit, so a {_pct(policy.markdown_pct)} markdown"
+        self.raise_text = f"with demand rising, so a {_pct(policy.raise_pct)} rise"
+
+    def money(self, cents: int) -> str:
+        cents = int(cents)
+        if cents < 0:
+            return f"-{self.prefix}{-cents // 100:,}.{-cents % 100:02d}"
+        return f"{self.prefix}{cents // 100:,}.{cents % 100:02d}"
+
+
+_B = {code: REASON_BIT[code] for code in ReasonCode}
+_NO_DATA = _B[ReasonCode.NO_PRICE] | _B[ReasonCode.NO_COST] | _B[ReasonCode.ZERO_PRICE] | _B[ReasonCode.EXCLUDED]
+_HELD = _B[ReasonCode.MARGIN_FLOOR] | _B[ReasonCode.MAP_FLOOR]
+_BELOW = _B[ReasonCode.BELOW_MARGIN_FLOOR] | _B[ReasonCode.BELOW_MAP]
+_STOCK_RULES = _B[ReasonCode.OVERSTOCK_MARKDOWN] | _B[ReasonCode.LOW_STOCK_RAISE]
+
+
+def explain_bits(
+    bits: int, text: PolicyText, current_cents: int, recommended_cents: int, floor_cents: int,
+    margin_floor_cents: int, target_cents: int, cost: float, reference_cents: int, competitor_count: int,
+    days_of_cover: float, profit_change: float, elasticity: float,
 ) -> str:
-    """One line for one variant; every number comes from the engine's arrays."""
-    currency = policy.currency
-    money = lambda cents: _money_cents(int(cents), currency)  # noqa: E731
-    R = ReasonCode
-    if R.NO_PRICE in codes:
-        return "No current price, so no price is suggested; add the price to get one."
-    if R.NO_COST in codes:
-        return ("No unit cost on record, so no price is suggested; add the cost in Shopify "
-                "or your accounting system to get one.")
-    if R.ZERO_PRICE in codes:
-        return f"The current price is {money(0)}, so no price is suggested."
-    if R.EXCLUDED in codes:
+    """One line for one variant from its reason bits; every number comes from the engine's arrays."""
+    R, money = ReasonCode, text.money
+    if bits & _NO_DATA:
+        if bits & _B[R.NO_PRICE]:
+            return "No current price, so no price is suggested; add the price to get one."
+        if bits & _B[R.NO_COST]:
+            return ("No unit cost on record, so no price is suggested; add the cost in Shopify "
+                    "or your accounting system to get one.")
+        if bits & _B[R.ZERO_PRICE]:
+            return f"The current price is {money(0)}, so no price is suggested."
         return f"Excluded from repricing in your settings; keeping {money(current_cents)}."
 
-    floor_name = "minimum advertised price" if floor_cents > margin_floor_cents else f"{_pct(policy.min_margin_pct)} margin floor"
+    floor_name = "minimum advertised price" if floor_cents > margin_floor_cents else text.margin_floor_name
     floor_text = f"your {floor_name} of {money(floor_cents)}"
-    if R.ROUNDED in codes:
-        floor_reason = f"the nearest {policy.rounding.value} price that keeps {floor_text}"
-    else:
-        floor_reason = f"not lower, to keep {floor_text}"
 
-    leads = []
-    if R.NO_COMPETITOR_DATA in codes:
-        leads.append("No fresh competitor prices")
+    if bits & _B[R.NO_COMPETITOR_DATA]:
+        leads = ["No fresh competitor prices"]
     else:
-        reference_name = "median" if policy.position is Position.MEDIAN else "lowest price"
         if competitor_count == 1:
             lead = f"The only competitor price found is {money(reference_cents)}"
         else:
-            lead = f"Competitors' {reference_name} is {money(reference_cents)} ({competitor_count} prices)"
-        if policy.offset_pct and target_cents >= 0 and R.OVERSTOCK_MARKDOWN not in codes and R.LOW_STOCK_RAISE not in codes:
-            side = "below" if policy.offset_pct < 0 else "above"
-            lead += f", so your target is {_pct(abs(policy.offset_pct))} {side} it ({money(target_cents)})"
-        leads.append(lead)
-    if R.OVERSTOCK_MARKDOWN in codes:
-        cover = "no sales in 28 days" if math.isinf(days_of_cover) else f"{days_of_cover:,.0f} days of stock"
-        leads.append(f"{cover}, over your {policy.overstock_days:g}-day limit, so a {_pct(policy.markdown_pct)} markdown")
-    if R.LOW_STOCK_RAISE in codes:
-        leads.append(f"only {days_of_cover:,.0f} days of stock with demand rising, so a {_pct(policy.raise_pct)} rise")
-    if R.DEMAND_OPTIMUM in codes:
+            lead = f"Competitors' {text.reference_name} is {money(reference_cents)} ({competitor_count} prices)"
+        if text.offset and target_cents >= 0 and not bits & _STOCK_RULES:
+            lead += f", so your target is {text.offset} ({money(target_cents)})"
+        leads = [lead]
+    if bits & _STOCK_RULES:
+        if bits & _B[R.OVERSTOCK_MARKDOWN]:
+            cover = "no sales in 28 days" if math.isinf(days_of_cover) else f"{days_of_cover:,.0f} days of stock"
+            leads.append(f"{cover}, {text.overstock}")
+        if bits & _B[R.LOW_STOCK_RAISE]:
+            leads.append(f"only {days_of_cover:,.0f} days of stock {text.raise_text}")
+    if bits & _B[R.DEMAND_OPTIMUM]:
         if elasticity < -1.0:
             leads.append(f"your sales say demand here has an elasticity of {elasticity:.1f}, which makes "
                          f"{money(target_cents)} the most profitable price")
         else:
             leads.append(f"your sales say demand here has an elasticity of {elasticity:.1f}: a higher "
                          f"price loses few sales and earns more")
-    if R.BELOW_MAP in codes:
+    if bits & _B[R.BELOW_MAP]:
         leads.append(f"{money(current_cents)} is under your minimum advertised price")
-    elif R.BELOW_MARGIN_FLOOR in codes:
+    elif bits & _B[R.BELOW_MARGIN_FLOOR]:
         leads.append(f"{money(current_cents)} is under {floor_text}")
 
-    margin = (recommended_cents / 100 - cost) / cost * 100 if cost > 0 else None
-    margin_text = f"a {_pct(margin, places=0)} margin on cost" if margin is not None else None
-    held = R.MARGIN_FLOOR in codes or R.MAP_FLOOR in codes
-    if R.NO_CHANGE in codes:
+    margin_text = None
+    if cost > 0:
+        margin_text = f"a {_pct((recommended_cents / 100 - cost) / cost * 100, places=0)} margin on cost"
+    held = bits & _HELD
+    if held:
+        if bits & _B[R.ROUNDED]:
+            floor_reason = f"the nearest {text.rounding} price that keeps {floor_text}"
+        else:
+            floor_reason = f"not lower, to keep {floor_text}"
+    if bits & _B[R.NO_CHANGE]:
         action = f"keeping {money(current_cents)}"
         if held:
             action += f", {floor_reason}"
@@ -187,23 +204,37 @@ def explain_row(
     else:
         verb = "raising" if recommended_cents > current_cents else "lowering"
         detail = _pct((recommended_cents - current_cents) / current_cents * 100, signed=True)
-        if R.CLAMPED_MAX_CHANGE in codes:
-            detail += f", capped by your {_pct(policy.max_change_pct)} daily limit"
-        if R.FLOOR_OVER_MAX_CHANGE in codes:
-            detail += f", beyond your {_pct(policy.max_change_pct)} daily limit because the floor comes first"
+        if bits & _B[R.CLAMPED_MAX_CHANGE]:
+            detail += f", capped by your {text.limit}"
+        if bits & _B[R.FLOOR_OVER_MAX_CHANGE]:
+            detail += f", beyond your {text.limit} because the floor comes first"
         action = f"{verb} it from {money(current_cents)} to {money(recommended_cents)} ({detail})"
-        if (R.BELOW_MARGIN_FLOOR in codes or R.BELOW_MAP in codes) and margin_text:
+        if bits & _BELOW and margin_text:
             action += f", back to {margin_text}"
         elif held:
             action += f", {floor_reason}"
         elif margin_text:
             action += f", which keeps {margin_text}"
-    line = "; ".join(leads + [action])
-    if R.ROUNDING_SKIPPED in codes:
-        line += f"; no {policy.rounding.value} price fits your limits, so it is not rounded"
-    if R.ABOVE_COMPARE_AT in codes:
+    leads.append(action)
+    line = "; ".join(leads)
+    if bits & _B[R.ROUNDING_SKIPPED]:
+        line += f"; no {text.rounding} price fits your limits, so it is not rounded"
+    if bits & _B[R.ABOVE_COMPARE_AT]:
         line += "; clear the compare-at price, or it no longer shows a saving"
-    if math.isfinite(profit_change) and abs(profit_change) >= 0.005 and R.NO_CHANGE not in codes:
+    if profit_change == profit_change and abs(profit_change) >= 0.005 and not bits & _B[R.NO_CHANGE]:
         sign = "+" if profit_change >= 0 else "-"
         line += f"; expected gross profit {sign}{money(round(abs(profit_change) * 100))} over 28 days"
     return line + "."
+
+
+def explain_row(codes: frozenset[ReasonCode] | set[ReasonCode], policy: PricingPolicy, *, current_cents: int,
+                recommended_cents: int, floor_cents: int, margin_floor_cents: int, target_cents: int, cost: float,
+                reference_cents: int, competitor_count: int, days_of_cover: float, profit_change: float,
+                elasticity: float = float("nan")) -> str:
+    """`explain_bits` for one row given as reason codes."""
+    bits = 0
+    for code in codes:
+        bits |= REASON_BIT[code]
+    return explain_bits(bits, PolicyText(policy), current_cents, recommended_cents, floor_cents, margin_floor_cents,
+                        target_cents, cost, reference_cents, competitor_count, days_of_cover, profit_change,
+                        elasticity)
