@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 import azure.durable_functions as df
 
 from activities.step import StepInput, StepSummary, run_step
@@ -16,7 +18,8 @@ from shared.briefing.insights import (
 )
 from shared.db import briefings, market
 from shared.db.pool import transaction
-from shared.db.recommendations import replace_run_recommendations
+from shared.db.price_history import record_prices
+from shared.db.recommendations import replace_run_elasticities, replace_run_recommendations
 from shared.db.shops import get_shop
 from shared.pricing.engine import recommend
 from shared.pricing.inputs import load_pricing_input
@@ -66,7 +69,9 @@ def _compute(params: StepInput) -> StepSummary:
     settings = get_settings()
     with transaction() as conn:
         shop = get_shop(conn, params.shop)
-        pricing_input = load_pricing_input(conn, shop, params.run_id, settings)
+        # The prices this run found, before anything is recommended: the record elasticities learn from.
+        record_prices(conn, shop.id, datetime.now(timezone.utc))
+        pricing_input, elasticities = load_pricing_input(conn, shop, params.run_id, settings)
         skus_by_keyword: dict[str, list[str]] = {}
         for row in conn.execute(
             """SELECT lower(p.product_type) AS keyword, v.sku FROM variants v JOIN products p ON p.id = v.product_id
@@ -79,6 +84,7 @@ def _compute(params: StepInput) -> StepSummary:
     insights = build_insights(recommendations, signals)
     with transaction() as conn:
         replace_run_recommendations(conn, params.run_id, recommendations)
+        replace_run_elasticities(conn, params.run_id, elasticities)
         briefings.save_insights(conn, params.run_id, shop.id, dump_insights(insights))
     priced = [r for r in recommendations if r.recommended_price is not None]
     return StepSummary(status="ok", counts={
@@ -88,6 +94,7 @@ def _compute(params: StepInput) -> StepSummary:
         "without_cost": sum(1 for r in recommendations if r.cost is None),
         "with_competitors": sum(1 for r in recommendations if r.competitor_count),
         "insights": len(insights),
+        "elasticity_groups_estimated": sum(1 for g in elasticities.by_group.values() if g.source == "estimated"),
     })
 
 

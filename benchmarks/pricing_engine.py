@@ -46,49 +46,89 @@ def _floor(value: Decimal) -> int:
 
 def loop_decide(row: VariantPricingRow, policy: PricingPolicy) -> tuple[int | None, set[ReasonCode], float]:
     """One row, the obvious way: (recommended cents or None, reason codes, confidence)."""
-    confidence = _loop_confidence(row, policy)
+    if row.current_price is None:
+        return None, {ReasonCode.NO_PRICE}, 0.0
     if row.cost is None:
         return None, {ReasonCode.NO_COST}, 0.0
     cur = int(row.current_price * 100)
     if cur <= 0:
         return None, {ReasonCode.ZERO_PRICE}, 0.0
+    if row.sku in policy.excluded:
+        return None, {ReasonCode.EXCLUDED}, 0.0
     reasons: set[ReasonCode] = set()
     margin = Decimal(str(policy.min_margin_pct)) / 100
     step = Decimal(str(policy.max_change_pct)) / 100
-    floor = _ceil(row.cost * (1 + margin) * 100)
+    margin_floor = _ceil(row.cost * (1 + margin) * 100)
+    map_price = max([p for p in (row.map_price, policy.map_prices.get(row.sku or "")) if p is not None], default=None)
+    map_cents = _ceil(map_price * 100) if map_price is not None else None
+    floor = max(margin_floor, map_cents or 0)
     lo = max(_ceil(cur * (1 - step)), 1)
     hi = _floor(cur * (1 + step))
 
+    overstock = low_rising = False
+    cover = None
+    if row.stock is not None and row.units_sold_28d is not None:
+        stock = max(row.stock, 0)
+        cover = Decimal(stock) / row.units_sold_28d * 28 if row.units_sold_28d else (math.inf if stock > 0 else 0)
+        if row.stock > 0:
+            overstock = cover > Decimal(str(policy.overstock_days))
+            rising = row.trend_slope is not None and row.trend_slope > policy.rising_trend_slope
+            low_rising = not overstock and rising and cover < Decimal(str(policy.low_stock_days))
+
     reference = row.competitor_median if policy.position is Position.MEDIAN else row.competitor_min
     has_comp = reference is not None
+    demand = False
     if has_comp:
         offset = Decimal(str(policy.offset_pct)) / 100
-        target = int((reference * (1 + offset) * 100).quantize(Decimal(1), rounding=ROUND_HALF_UP))
-        if policy.offset_pct < 0:
-            reasons.add(ReasonCode.UNDERCUT)
-        elif policy.offset_pct > 0:
-            reasons.add(ReasonCode.PREMIUM)
-        else:
-            reasons.add(ReasonCode.MATCH_MEDIAN if policy.position is Position.MEDIAN else ReasonCode.MATCH_MIN)
+        target = reference * (1 + offset) * 100
+        if not (overstock or low_rising):
+            if policy.offset_pct < 0:
+                reasons.add(ReasonCode.UNDERCUT)
+            elif policy.offset_pct > 0:
+                reasons.add(ReasonCode.PREMIUM)
+            else:
+                reasons.add(ReasonCode.MATCH_MEDIAN if policy.position is Position.MEDIAN else ReasonCode.MATCH_MIN)
     else:
-        target = cur
         reasons.add(ReasonCode.NO_COMPETITOR_DATA)
-    if cur < floor:
+        target = Decimal(cur)
+        if row.elasticity_estimated and row.elasticity is not None:
+            e = Decimal(str(row.elasticity))
+            target = row.cost * e / (1 + e) * 100 if e < -1 else Decimal(10) ** 15
+            demand = True
+    if overstock:
+        reasons.add(ReasonCode.OVERSTOCK_MARKDOWN)
+        target = min(target, cur * (1 - Decimal(str(policy.markdown_pct)) / 100))
+    if low_rising:
+        reasons.add(ReasonCode.LOW_STOCK_RAISE)
+        target = max(target, cur * (1 + Decimal(str(policy.raise_pct)) / 100))
+    target = int(min(target, Decimal(10) ** 15).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+    demand = demand and not overstock and not low_rising and target != cur
+    if demand:
+        reasons.add(ReasonCode.DEMAND_OPTIMUM)
+    rule = has_comp or overstock or low_rising or demand
+    if cur < margin_floor:
         reasons.add(ReasonCode.BELOW_MARGIN_FLOOR)
+    if map_cents is not None and cur < map_cents:
+        reasons.add(ReasonCode.BELOW_MAP)
 
     wanted = max(target, floor)
-    price = min(max(wanted, lo), hi)
-    if price != wanted:
-        reasons.add(ReasonCode.CLAMPED_MAX_CHANGE)
-    if has_comp and target < floor and price == floor:
-        reasons.add(ReasonCode.MARGIN_FLOOR)
-
-    band_lo, band_hi = max(lo, floor), hi
-    if price > cur:
-        band_lo = max(band_lo, cur)
-    elif price < cur:
-        band_hi = min(band_hi, cur)
-    if policy.rounding is not Rounding.NONE and (has_comp or cur < floor) and band_lo <= band_hi:
+    if floor > hi:
+        price = floor
+        reasons.add(ReasonCode.FLOOR_OVER_MAX_CHANGE)
+        band_lo = band_hi = floor
+    else:
+        price = min(max(wanted, lo), hi)
+        if price != wanted:
+            reasons.add(ReasonCode.CLAMPED_MAX_CHANGE)
+        if rule and target < floor and price == floor:
+            map_binds = map_cents is not None and map_cents > margin_floor
+            reasons.add(ReasonCode.MAP_FLOOR if map_binds else ReasonCode.MARGIN_FLOOR)
+        band_lo, band_hi = max(lo, floor), hi
+        if price > cur:
+            band_lo = max(band_lo, cur)
+        elif price < cur:
+            band_hi = min(band_hi, cur)
+    if policy.rounding is not Rounding.NONE and (rule or cur < floor):
         ending = _ENDINGS[policy.rounding]
         candidates = [
             ending + 100 * k
@@ -102,16 +142,16 @@ def loop_decide(row: VariantPricingRow, policy: PricingPolicy) -> tuple[int | No
             price = best
         elif price % 100 != ending:
             reasons.add(ReasonCode.ROUNDING_SKIPPED)
+    if row.compare_at_price is not None and row.compare_at_price > 0 and price >= row.compare_at_price * 100:
+        reasons.add(ReasonCode.ABOVE_COMPARE_AT)
     if price == cur:
         reasons.add(ReasonCode.NO_CHANGE)
-    return price, reasons, confidence
+    return price, reasons, _loop_confidence(row, policy, overstock or low_rising or demand)
 
 
-def _loop_confidence(row: VariantPricingRow, policy: PricingPolicy) -> float:
-    if row.cost is None or row.current_price <= 0:
-        return 0.0
+def _loop_confidence(row: VariantPricingRow, policy: PricingPolicy, own_rule: bool) -> float:
     if row.competitor_median is None:
-        return 0.1
+        return 0.4 if own_rule else 0.1
     if row.competitor_age_hours is None:
         freshness = 0.75
     else:
@@ -136,9 +176,19 @@ def random_rows(n: int, seed: int) -> list[VariantPricingRow]:
             competitors = dict(competitor_min=cmin, competitor_median=cmed, competitor_max=cmax,
                                competitor_count=int(rng.integers(1, 8)),
                                competitor_age_hours=None if rng.random() < 0.2 else float(rng.uniform(0, 48)))
+        extras = {}
+        if rng.random() < 0.2:
+            extras["map_price"] = Decimal(int(float(price) * 100 * rng.uniform(0.7, 1.2))).scaleb(-2)
+        if rng.random() < 0.2:
+            extras["compare_at_price"] = Decimal(int(float(price) * 100 * rng.uniform(0.9, 1.4))).scaleb(-2)
+        if rng.random() < 0.6:
+            extras["elasticity"] = float(np.round(rng.uniform(-4, -0.2), 2))
+            extras["elasticity_estimated"] = bool(rng.random() < 0.5)
         rows.append(VariantPricingRow(
             variant_id=i, sku=f"SKU-{i}", title=f"Product {i}", current_price=price, cost=cost,
-            stock=int(rng.integers(0, 500)), units_sold_28d=int(rng.integers(0, 200)), **competitors,
+            stock=int(rng.integers(0, 500)), units_sold_28d=int(rng.integers(0, 200)),
+            trend_slope=None if rng.random() < 0.3 else float(np.round(rng.normal(0, 2), 2)),
+            **competitors, **extras,
         ))
     return rows
 
@@ -151,13 +201,17 @@ def random_policy(seed: int) -> PricingPolicy:
         position=str(rng.choice(["median", "min"])),
         offset_pct=float(rng.choice([-5, -2, 0, 0, 3, 7.5])),
         rounding=str(rng.choice([".99", ".95", "whole", "none"])),
+        excluded=frozenset(f"SKU-{i}" for i in rng.choice(300, size=5, replace=False)),
+        map_prices={f"SKU-{i}": Decimal(int(rng.integers(100, 20000))).scaleb(-2) for i in rng.choice(300, size=5)},
+        overstock_days=float(rng.choice([30, 60, 120])),
+        low_stock_days=float(rng.choice([7, 14, 30])),
     )
 
 
 def disagreements(rows: list[VariantPricingRow], policy: PricingPolicy,
                   arrays: PricingArrays | None = None) -> list[str]:
     """Rows where the engine and the loop differ, described; empty when they agree."""
-    decisions = compute_prices(arrays if arrays is not None else PricingArrays.from_rows(rows), policy)
+    decisions = compute_prices(arrays if arrays is not None else PricingArrays.from_rows(rows, policy), policy)
     problems = []
     for i, row in enumerate(rows):
         price, reasons, confidence = loop_decide(row, policy)
@@ -193,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
     failed = False
     for n in args.sizes:
         rows = random_rows(n, args.seed)
-        arrays = PricingArrays.from_rows(rows)
+        arrays = PricingArrays.from_rows(rows, policy)
         problems = disagreements(rows, policy, arrays)
         failed |= bool(problems)
         repeats = 20 if n <= 3000 else 5

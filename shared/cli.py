@@ -88,9 +88,39 @@ def cmd_import_catalog(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
+    if args.what == "pricing":
+        from benchmarks.pricing import run_benchmark as run_pricing_benchmark
+
+        return run_pricing_benchmark(variants=args.pricing_variants)
     from benchmarks.shopify_sync import run_benchmark
 
     return run_benchmark(variants=args.variants, restore_rate=args.restore_rate, upsert_rows=args.upsert_rows)
+
+
+def cmd_recommend(args: argparse.Namespace) -> int:
+    from shared.recommend_csv import RecommendCsvError, SettingsFileError, run
+
+    try:
+        count = run(Path(args.input), Path(args.output), Path(args.settings) if args.settings else None)
+    except RecommendCsvError as exc:
+        print(f"{args.input}: no output written; {exc}", file=sys.stderr)
+        return 1
+    except SettingsFileError as exc:
+        print(f"no output written; {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"no output written; {exc.filename or args.input}: {exc.strerror}", file=sys.stderr)
+        return 1
+    print(f"{args.output}: {count} rows with recommendations")
+    return 0
+
+
+def cmd_backtest(args: argparse.Namespace) -> int:
+    from shared.local.backtest import format_report, run_backtest
+
+    result = run_backtest(seed=args.seed, n_products=args.products, annual_orders=args.annual_orders)
+    print(format_report(result))
+    return 0
 
 
 def cmd_db_stop(args: argparse.Namespace) -> int:
@@ -143,11 +173,27 @@ def build_parser() -> argparse.ArgumentParser:
     catalog.set_defaults(handler=cmd_import_catalog)
 
     bench = commands.add_parser("bench", help="benchmarks printed side by side with their baseline")
-    bench.add_argument("what", choices=["sync"], help="sync: paginated sync at the rate limit, and bulk upsert vs COPY")
+    bench.add_argument("what", choices=["sync", "pricing"],
+                       help="sync: paginated sync at the rate limit, and bulk upsert vs COPY; "
+                            "pricing: the engine on 100,000 variants against a plain numpy baseline")
+    bench.add_argument("--pricing-variants", type=int, default=100_000, help="variants for bench pricing (default 100000)")
     bench.add_argument("--variants", type=int, default=20_000, help="catalogue size for the sync (default 20000)")
     bench.add_argument("--restore-rate", type=float, default=2000.0, help="points/s of the emulated shop (default 2000)")
     bench.add_argument("--upsert-rows", type=int, default=100_000, help="variants for upsert vs COPY (default 100000)")
     bench.set_defaults(handler=cmd_bench)
+
+    rec = commands.add_parser("recommend", help="price recommendations for a CSV of variants, without a shop")
+    rec.add_argument("--input", required=True, help="CSV: sku, price, cost, inventory, units_30d, competitor_min, "
+                     "competitor_median, competitor_max, trend_slope [, map_price, compare_at_price]")
+    rec.add_argument("--output", required=True, help="CSV to write: the input plus the recommendation columns")
+    rec.add_argument("--settings", help="TOML file of shop settings (strategy, min_margin_pct, rounding, ...)")
+    rec.set_defaults(handler=cmd_recommend)
+
+    backtest = commands.add_parser("backtest", help="replay the sample store's year under the pricing engine")
+    backtest.add_argument("--seed", type=int, default=None, help="sample store seed (default: the demo's)")
+    backtest.add_argument("--products", type=int, default=None, help="sample store size (default: the full store)")
+    backtest.add_argument("--annual-orders", type=int, default=None, help="order volume (default: a small shop's)")
+    backtest.set_defaults(handler=cmd_backtest)
 
     db_stop = commands.add_parser("db-stop", help="stop the embedded PostgreSQL")
     db_stop.set_defaults(handler=cmd_db_stop)

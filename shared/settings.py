@@ -157,6 +157,15 @@ class Settings(BaseSettings):
         None, description="Presenter image for VEED Fabric; unset: the briefing's title slide is sent."
     )
     veed_timeout_seconds: float = Field(120.0, gt=0, le=600, description="Per request to the VEED queue.")
+    # --- pricing engine: stock rules and demand (issue 5; a shop's own settings override them) ---
+    pricing_overstock_days: float = Field(120.0, gt=0, description="Days of cover above this: mark down.")
+    pricing_markdown_pct: float = Field(5.0, gt=0, le=50, description="Step of an overstock markdown per run.")
+    pricing_low_stock_days: float = Field(14.0, ge=0, description="Days of cover below this, with a rising trend: raise.")
+    pricing_rising_trend_slope: float = Field(0.5, ge=0, description="Trend slope (index points a week) that counts as rising.")
+    pricing_raise_pct: float = Field(5.0, gt=0, le=50, description="Step of a low-stock raise per run.")
+    pricing_elasticity_prior: float = Field(
+        -1.2, ge=-4, le=-0.2, description="Elasticity assumed where the sales history says too little."
+    )
 
     @property
     def media_dir(self) -> Path:

@@ -65,6 +65,18 @@ def test_happy_path_every_step_ok_and_prices_respect_cost(stand_ins, functions):
         briefing = conn.execute("SELECT * FROM briefings WHERE run_id = %s", (outcome.run_id,)).fetchone()
     assert run["status"] == "completed"
     assert below_cost == 0
+    # The engine's fuller output: floors kept, an elasticity per product group, and the prices recorded.
+    with transaction() as conn:
+        recs = conn.execute("SELECT * FROM recommendations WHERE run_id = %s", (outcome.run_id,)).fetchall()
+        groups = conn.execute("SELECT * FROM elasticity_estimates WHERE run_id = %s", (outcome.run_id,)).fetchall()
+        recorded = conn.execute(
+            "SELECT count(*) AS n, count(DISTINCT variant_id) AS variants FROM variant_price_history"
+        ).fetchone()
+    priced = [r for r in recs if r["recommended_price"] is not None]
+    assert priced and all(r["recommended_price"] >= r["floor_price"] for r in priced)
+    assert all(r["elasticity"] is not None and -4 <= r["elasticity"] <= -0.2 for r in recs)
+    assert {g["product_group"] for g in groups} == {p.product_type.lower() for p in stand_ins.store.products}
+    assert recorded["variants"] == len(stand_ins.store.variants)
     assert briefing["page_uri"] and briefing["video_uri"] and briefing["audio_seconds"] > 20
     # Durable keeps every input and output in its history: they must stay small summaries.
     history = runner.get_history(outcome.run_id)

@@ -224,12 +224,15 @@ def export_outputs(shop: str, run_id: str, out: Path) -> dict[str, Path]:
     with (out / "recommendations.csv").open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(["sku", "title", "current_price", "cost", "recommended_price", "change_pct", "confidence",
-                         "reasons", "explanation"])
+                         "reasons", "explanation", "elasticity", "expected_units_change_28d",
+                         "expected_profit_change_28d"])
+        blank = lambda value: "" if value is None else value  # noqa: E731
         for r in recommendations:
-            writer.writerow([r.sku or "", r.title, r.current_price, r.cost if r.cost is not None else "",
-                             r.recommended_price if r.recommended_price is not None else "",
-                             r.change_pct if r.change_pct is not None else "", f"{r.confidence:.2f}",
-                             " ".join(str(c) for c in r.reason_codes), r.explanation])
+            writer.writerow([r.sku or "", r.title, r.current_price, blank(r.cost), blank(r.recommended_price),
+                             blank(r.change_pct), f"{r.confidence:.2f}",
+                             " ".join(str(c) for c in r.reason_codes), r.explanation,
+                             "" if r.elasticity is None else f"{r.elasticity:.2f}",
+                             blank(r.expected_units_change), blank(r.expected_profit_change)])
     files["recommendations.csv"] = out / "recommendations.csv"
     (out / "run.json").write_text(json.dumps(report, indent=2, default=str), encoding="utf-8")
     files["run.json"] = out / "run.json"

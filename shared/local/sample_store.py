@@ -200,6 +200,7 @@ class CategorySpec:
     axes: tuple[tuple[str, tuple[tuple[str, str, float], ...]], ...]  # (option name, (label, code, price factor))
     vendors: tuple[str, ...]
     events: tuple[str, ...] = ()  # gifting moments beyond Christmas: "valentines", "mothers_day"
+    price_tests: bool = False  # runs four-week price tests all year: enough variation to learn its elasticity
 
 
 @dataclass(frozen=True)
@@ -306,6 +307,7 @@ CATEGORIES: tuple[CategorySpec, ...] = (
         (("Size", (("Small 120g", "S", 1.0), ("Medium 220g", "M", 1.5), ("Large 400g", "L", 2.2))),),
         ("Hare & Hazel", "Wick & Ember", "Northern Lights Candle Co."),
         ("valentines", "mothers_day"),
+        price_tests=True,
     ),
     CategorySpec(
         "mugs", "Mugs", "MUG", (9, 20), (0.30, 0.38), -1.4, 1.0, 20,
@@ -335,6 +337,7 @@ CATEGORIES: tuple[CategorySpec, ...] = (
         (("Size", (("A4", "A4", 1.0), ("A3", "A3", 1.55), ("A2", "A2", 2.3), ("50 x 70 cm", "5070", 2.8))),),
         ("Hare & Hazel", "Paper Fox Press", "Inkwell Studio"),
         ("mothers_day",),
+        price_tests=True,
     ),
     CategorySpec(
         "kitchen", "Kitchen & Dining", "KIT", (7, 30), (0.38, 0.46), -1.5, 0.8, 20,
@@ -373,6 +376,7 @@ CATEGORIES: tuple[CategorySpec, ...] = (
          "Pencil Set": ("",), "Desk Pad": ("",), "Wrapping Paper": ("",), "Sketchbook": ("",)},
         (("Colour", _COLOURS),),
         ("Paper Fox Press", "Hare & Hazel", "Quill & Fold"),
+        price_tests=True,
     ),
     CategorySpec(
         "throws", "Throws & Blankets", "THR", (38, 85), (0.38, 0.46), -0.9, 1.1, 12,
@@ -679,6 +683,9 @@ def _unique_title(rng: random.Random, spec: CategorySpec, taken: set[str]) -> st
 
 
 _PRICE_MULTIPLIERS = (0.7, 0.75, 0.8, 0.85, 0.9, 1.1, 1.15, 1.2, 1.25, 1.3)
+# Price tests: alternating two-week blocks 30 % under and 30 % over the planned price.
+PRICE_TEST_DAYS = 14
+PRICE_TEST_STEPS = (0.75, 1.25)
 
 
 def _plan_prices(rng: random.Random, drafts: list[_ProductDraft], start: datetime, n_days: int) -> None:
@@ -709,6 +716,24 @@ def _plan_prices(rng: random.Random, drafts: list[_ProductDraft], start: datetim
                 price = retail_price(float(variant.reference_price) * m, draft.endings)
                 if price != variant.prices[-1][1]:
                     variant.prices.append((day, price))
+            if draft.spec.price_tests:
+                variant.prices = _with_price_tests(variant, draft, n_days)
+
+
+def _with_price_tests(variant: "_VariantDraft", draft: "_ProductDraft", n_days: int) -> list[tuple[int, Decimal]]:
+    """The planned prices with the category's price tests laid over them (no randomness:
+    the block schedule starts a week after launch)."""
+    planned = _daily_prices(variant, n_days)
+    first = draft.launch_day + 7
+    points = sorted({day for day, _ in variant.prices} | set(range(first, n_days, PRICE_TEST_DAYS)))
+    prices: list[tuple[int, Decimal]] = []
+    for day in points:
+        step = PRICE_TEST_STEPS[((day - first) // PRICE_TEST_DAYS) % len(PRICE_TEST_STEPS)] if day >= first else 1.0
+        price = retail_price(float(planned[day]) * step, draft.endings) if step != 1.0 else Decimal(str(planned[day]))
+        price = price.quantize(_CENT)
+        if not prices or prices[-1][1] != price:
+            prices.append((day, price))
+    return prices
 
 
 def _assign_costs(rng: random.Random, drafts: list[_ProductDraft]) -> None:

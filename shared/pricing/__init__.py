@@ -1,4 +1,5 @@
-"""Price recommendations: a rule set over numpy arrays (see `engine`)."""
+"""Price recommendations: rules over numpy arrays (`engine`), the shop's settings (`policy`),
+demand learnt from sales (`elasticity`, `demand`), rounding and explanations."""
 
 from shared.pricing.engine import (
     REASON_LABELS,
@@ -6,19 +7,15 @@ from shared.pricing.engine import (
     PriceDecisions,
     PricingArrays,
     PricingInput,
-    PricingPolicy,
-    Position,
-    ReasonCode,
     Recommendation,
-    Rounding,
     VariantPricingRow,
     compute_prices,
     confidence_scores,
-    explain,
-    format_money,
-    format_pct,
+    explanations,
     recommend,
 )
+from shared.pricing.explain import ReasonCode, format_money, format_pct
+from shared.pricing.policy import Position, PricingPolicy, Rounding, Strategy
 
 __all__ = [
     "REASON_LABELS",
@@ -31,10 +28,11 @@ __all__ = [
     "ReasonCode",
     "Recommendation",
     "Rounding",
+    "Strategy",
     "VariantPricingRow",
     "compute_prices",
     "confidence_scores",
-    "explain",
+    "explanations",
     "format_money",
     "format_pct",
     "recommend",

@@ -75,8 +75,9 @@ def test_each_situation_is_found_with_hand_worked_numbers():
 
     floor = found[K.BELOW_MARGIN_FLOOR]
     assert floor.product_title == "Earl Grey Tea 250g"
-    assert floor.numbers["floor_price"] == D("12.00") and floor.numbers["recommended_price"] == D("9.90")
-    assert floor.numbers["profit_gain_28d"] == D("27.00")  # 30 x 0.90
+    # The floor comes before the max change: straight to 12.00.
+    assert floor.numbers["floor_price"] == D("12.00") and floor.numbers["recommended_price"] == D("12.00")
+    assert floor.numbers["profit_gain_28d"] == D("90.00")  # 30 x 3.00
 
     overstock = found[K.OVERSTOCK]
     assert overstock.numbers["days_of_cover"] == 4200.0  # 300 / (2 / 28)
