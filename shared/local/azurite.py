@@ -78,10 +78,11 @@ def running_azurite(executable: Path = AZURITE_BLOB, start_timeout: float = 60.0
             yield Azurite(blob_origin=origin[0], location=Path(location), pid=process.pid)
         finally:
             if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
-                try:
-                    process.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    os.killpg(process.pid, signal.SIGKILL)
-                    process.wait(timeout=10)
+                # Azurite closes its servers on Ctrl-C but its node process lingers: end it once closed.
+                os.killpg(process.pid, signal.SIGINT)
+                deadline = time.monotonic() + 5
+                while time.monotonic() < deadline and not any("successfully closed" in line for line in lines):
+                    time.sleep(0.05)
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout=10)
             reader.join(timeout=5)
