@@ -89,8 +89,8 @@ class BriefingPageView(BaseModel):
     recommendations: list[Recommendation] = Field(default_factory=list)
     trends: list[TrendSignal] = Field(default_factory=list, description="Extra trend lines to chart.")
     degraded: list[DataNote] = Field(default_factory=list)
-    mocked: list[DataNote] = Field(
-        default_factory=lambda: [DataNote(source="social signals", detail=SOCIAL_MOCK_NOTICE)])
+    # The social signals' notice is always shown (see _data_notes); list other mocked sources here.
+    mocked: list[DataNote] = Field(default_factory=list)
     steps: list[StepRow] = Field(default_factory=list)
 
     @field_validator("media_origins")
@@ -535,6 +535,7 @@ def render_briefing_page(view: BriefingPageView) -> str:
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta http-equiv="Content-Security-Policy" content="{esc(content_security_policy(view.media_origins))}">
 <meta name="referrer" content="no-referrer">
+<link rel="icon" href="data:,">
 <title>{esc(title)}</title>
 <style>{STYLE}</style>
 </head>
