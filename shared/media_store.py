@@ -328,7 +328,8 @@ def blob_service_from_connection_string(connection_string: str):
         raise MediaStoreError(f"the blob storage connection string is not usable: {exc}") from None
 
 
-def blob_service_from_account_url(account_url: str, credential=None):
+def blob_service_from_account_url(account_url: str, credential=None, **client_options):
+    """A BlobServiceClient that signs in with a token credential (the app's identity by default)."""
     from azure.storage.blob import BlobServiceClient
 
     if not account_url.startswith("https://"):
@@ -338,7 +339,7 @@ def blob_service_from_account_url(account_url: str, credential=None):
 
         # Managed identity in Azure (AZURE_CLIENT_ID picks a user-assigned one), developer sign-in locally.
         credential = DefaultAzureCredential()
-    return BlobServiceClient(account_url, credential=credential)
+    return BlobServiceClient(account_url, credential=credential, **client_options)
 
 
 def _identity_account_url() -> str | None:

@@ -189,3 +189,89 @@ def test_a_broken_connection_string_is_named_without_quoting_it(restore_environm
     with pytest.raises(MediaStoreError, match="connection string") as caught:
         media_store()
     assert secret not in str(caught.value)
+
+
+# --- identity: a user delegation SAS, on an Azurite that takes tokens --------------------------
+
+class UnsignedTokenCredential:
+    """Stands in for Entra ID: a token Azurite's `--oauth basic` accepts. Azurite checks its
+    audience, issuer and lifetime but not a signature, so none is made."""
+
+    TENANT = "ab1f708d-50f6-404c-a006-d71b2ac7a606"
+    OBJECT_ID = "23657296-5cd5-45b0-a809-d972a7f4dfe1"
+
+    def __init__(self) -> None:
+        self.scopes: list[tuple[str, ...]] = []
+
+    def get_token(self, *scopes, **kwargs):
+        import base64
+        import json
+        import time
+
+        from azure.core.credentials import AccessToken
+
+        self.scopes.append(scopes)
+        now = int(time.time())
+        claims = {"aud": "https://storage.azure.com", "iss": f"https://sts.windows.net/{self.TENANT}/",
+                  "iat": now - 60, "nbf": now - 60, "exp": now + 3600, "oid": self.OBJECT_ID, "tid": self.TENANT}
+        part = lambda data: base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()  # noqa: E731
+        return AccessToken(f"{part({'alg': 'none', 'typ': 'JWT'})}.{part(claims)}.", now + 3600)
+
+
+def _self_signed_certificate(folder: Path) -> tuple[Path, Path]:
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.now(timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - timedelta(days=1)).not_valid_after(now + timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+            .sign(key, hashes.SHA256()))
+    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_path, key_path
+
+
+@pytest.fixture(scope="module")
+def identity_store(tmp_path_factory):
+    from shared.local.azurite import running_azurite
+    from shared.media_store import blob_service_from_account_url
+
+    cert, key = _self_signed_certificate(tmp_path_factory.mktemp("azurite-tls"))
+    with running_azurite(extra_args=("--oauth", "basic", "--cert", str(cert), "--key", str(key))) as server:
+        credential = UnsignedTokenCredential()
+        service = blob_service_from_account_url(f"{server.blob_origin}/devstoreaccount1", credential,
+                                                connection_verify=cert)
+        yield BlobMediaStore(service, "identity-media"), credential, cert
+
+
+def test_with_an_identity_links_are_user_delegation_sas(identity_store, spans):
+    import ssl
+
+    store, credential, cert_path = identity_store
+    cert = ssl.create_default_context(cafile=str(cert_path))
+    assert getattr(store.service.credential, "account_key", None) is None
+    uri = store.put_bytes(SHOP, "run-1", "briefing.mp4", VIDEO)
+    assert credential.scopes and all(s == ("https://storage.azure.com/.default",) for s in credential.scopes)
+    now = datetime.now(timezone.utc)
+    first = store.media_url(uri, now, timedelta(minutes=15))
+    second = store.media_url(uri, now + timedelta(minutes=1), timedelta(minutes=15))
+    for url in (first, second):
+        query = dict(part.split("=", 1) for part in url.split("?", 1)[1].split("&"))
+        # Signed with a user delegation key issued to the app's identity, read-only, https only.
+        assert query["skoid"] == UnsignedTokenCredential.OBJECT_ID and query["sktid"] == UnsignedTokenCredential.TENANT
+        assert query["sp"] == "r" and query["spr"] == "https"
+        assert httpx.get(url, verify=cert).content == VIDEO
+    assert httpx.get(first.replace("sig=", "sig=A"), verify=cert).status_code == 403
+    # One delegation key serves many links.
+    assert [s.name for s in spans.get_finished_spans()].count("blob_storage user_delegation_key") == 1

@@ -23,7 +23,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 AZURITE_BLOB = REPO / "tests" / "azurite" / "node_modules" / ".bin" / "azurite-blob"
-_LISTENING = re.compile(r"successfully listens on (http://127\.0\.0\.1:(\d+))")
+_LISTENING = re.compile(r"successfully listens on (https?://127\.0\.0\.1:(\d+))")
 
 
 class AzuriteError(RuntimeError):
@@ -42,13 +42,15 @@ class Azurite:
 
 
 @contextmanager
-def running_azurite(executable: Path = AZURITE_BLOB, start_timeout: float = 60.0) -> Iterator[Azurite]:
+def running_azurite(executable: Path = AZURITE_BLOB, start_timeout: float = 60.0,
+                    extra_args: tuple[str, ...] = ()) -> Iterator[Azurite]:
+    """`extra_args` adds Azurite options, e.g. `--oauth basic --cert ... --key ...` for sign-in with tokens."""
     if not executable.is_file():
         raise AzuriteError(f"{executable} is missing: run `make azurite` (npm ci in tests/azurite)")
     with tempfile.TemporaryDirectory(prefix="azurite-") as location:
         process = subprocess.Popen(
             [str(executable), "--blobHost", "127.0.0.1", "--blobPort", "0", "--location", location,
-             "--skipApiVersionCheck", "--disableProductStyleUrl", "--loose"],
+             "--skipApiVersionCheck", "--disableProductStyleUrl", "--loose", *extra_args],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
         )  # fmt: skip
         lines: list[str] = []
