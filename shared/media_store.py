@@ -32,9 +32,10 @@ from shared.settings import get_settings
 _SAFE_PART = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,199}$")
 
 # The Functions host's own storage connection (read by the host, not declared in Settings):
-# a connection string, or identity-based as `AzureWebJobsStorage__blobServiceUri`.
+# a connection string, or identity-based as `AzureWebJobsStorage__blobServiceUri` / `__accountName`.
 HOST_STORAGE = "AzureWebJobsStorage"
 HOST_STORAGE_BLOB_URI = "AzureWebJobsStorage__blobServiceUri"
+HOST_STORAGE_ACCOUNT_NAME = "AzureWebJobsStorage__accountName"
 
 CONTENT_TYPES = {
     ".mp4": "video/mp4",
@@ -146,7 +147,7 @@ class BlobMediaStore:
     """Media as block blobs in one container. `service` is an `azure.storage.blob.BlobServiceClient`."""
 
     kind = "blob"
-    # Ask for a user delegation key that outlives many links, and renew it before it runs out.
+    # Ask for a user delegation key that outlives many links; a new one when a link would outlive it.
     DELEGATION_KEY_LIFETIME = timedelta(hours=6)
     CLOCK_SKEW = timedelta(minutes=5)
 
@@ -227,16 +228,19 @@ class BlobMediaStore:
             blob.download_blob().readinto(handle)
         return target
 
-    def _user_delegation_key(self, now: datetime):
+    def _user_delegation_key(self, now: datetime, needed_until: datetime):
+        """A user delegation key valid until at least `needed_until`, reused across links."""
         from shared.telemetry import external_call
 
         with self._lock:
-            if self._delegation_key is None or self._delegation_key_expiry - now < timedelta(hours=1):
-                expiry = now + self.DELEGATION_KEY_LIFETIME
+            if self._delegation_key is None or self._delegation_key_expiry < needed_until:
+                # Azure issues these keys for at most seven days.
+                expiry = min(max(now + self.DELEGATION_KEY_LIFETIME, needed_until + timedelta(hours=1)),
+                             now + timedelta(days=7))
                 with _translated("user delegation key"), external_call("blob_storage", "user_delegation_key"):
                     self._delegation_key = self.service.get_user_delegation_key(now - self.CLOCK_SKEW, expiry)
                 self._delegation_key_expiry = expiry
-            return self._delegation_key
+            return self._delegation_key, self._delegation_key_expiry
 
     def media_url(self, uri: str, now: datetime, valid_for: timedelta) -> str | None:
         from azure.storage.blob import BlobSasPermissions, generate_blob_sas
@@ -251,8 +255,8 @@ class BlobMediaStore:
             signing["account_key"] = account_key
         else:
             # Identity (Azure): a user delegation SAS, which the app's role assignment bounds.
-            key = self._user_delegation_key(now)
-            expiry = min(expiry, self._delegation_key_expiry)
+            key, key_expiry = self._user_delegation_key(now, expiry)
+            expiry = min(expiry, key_expiry)
             signing["user_delegation_key"] = key
         sas = generate_blob_sas(
             account_name=self.service.account_name,
@@ -343,7 +347,11 @@ def blob_service_from_account_url(account_url: str, credential=None, **client_op
 
 
 def _identity_account_url() -> str | None:
-    return get_settings().media_blob_account_url or os.environ.get(HOST_STORAGE_BLOB_URI) or None
+    account_name = os.environ.get(HOST_STORAGE_ACCOUNT_NAME)
+    if account_name and not re.fullmatch(r"[a-z0-9]{3,24}", account_name):
+        raise MediaStoreError(f"{HOST_STORAGE_ACCOUNT_NAME} is not a storage account name")
+    return (get_settings().media_blob_account_url or os.environ.get(HOST_STORAGE_BLOB_URI)
+            or (f"https://{account_name}.blob.core.windows.net" if account_name else None))
 
 
 def _connection_string() -> str | None:

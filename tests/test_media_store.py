@@ -131,7 +131,7 @@ def _clear(*names):
 
 
 STORE_SETTINGS = ("MEDIA_STORE", "MEDIA_BLOB_ACCOUNT_URL", "MEDIA_BLOB_CONNECTION_STRING", "AzureWebJobsStorage",
-                  "AzureWebJobsStorage__blobServiceUri")
+                  "AzureWebJobsStorage__blobServiceUri", "AzureWebJobsStorage__accountName")
 
 
 def test_auto_is_the_local_folder_even_with_the_hosts_development_storage(restore_environment, local_data_dir):
@@ -166,6 +166,13 @@ def test_the_hosts_identity_based_connection_is_used_too(restore_environment):
     apply_settings({"AzureWebJobsStorage__blobServiceUri": "https://hoststore.blob.core.windows.net"})
     store = media_store()
     assert isinstance(store, BlobMediaStore) and store.account_url == "https://hoststore.blob.core.windows.net"
+
+
+def test_the_hosts_identity_based_account_name_is_used_too(restore_environment):
+    _clear(*STORE_SETTINGS)
+    apply_settings({"AzureWebJobsStorage__accountName": "advisorfunc"})
+    store = media_store()
+    assert isinstance(store, BlobMediaStore) and store.account_url == "https://advisorfunc.blob.core.windows.net"
 
 
 def test_blob_without_an_account_names_the_settings_to_set(restore_environment):
@@ -273,5 +280,10 @@ def test_with_an_identity_links_are_user_delegation_sas(identity_store, spans):
         assert query["sp"] == "r" and query["spr"] == "https"
         assert httpx.get(url, verify=cert).content == VIDEO
     assert httpx.get(first.replace("sig=", "sig=A"), verify=cert).status_code == 403
-    # One delegation key serves many links.
+    # One delegation key serves many links; a link that would outlive it gets a new, longer one.
     assert [s.name for s in spans.get_finished_spans()].count("blob_storage user_delegation_key") == 1
+    day = store.media_url(uri, now, timedelta(hours=20))
+    assert httpx.get(day, verify=cert).content == VIDEO
+    assert [s.name for s in spans.get_finished_spans()].count("blob_storage user_delegation_key") == 2
+    expiry = dict(part.split("=", 1) for part in day.split("?", 1)[1].split("&"))["se"]
+    assert expiry.startswith((now + timedelta(hours=20)).strftime("%Y-%m-%dT%H"))
