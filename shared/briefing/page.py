@@ -186,6 +186,7 @@ td.num {{ text-align: right; font-variant-numeric: tabular-nums; white-space: no
 .files {{ list-style: none; padding: 0; display: flex; gap: 1.2rem; }}
 .script p {{ line-height: 1.5; }}
 svg text {{ font-family: inherit; }}
+svg.chart {{ max-width: 100%; height: auto; }}
 """
 
 
