@@ -59,6 +59,20 @@ def latest_briefing(req: func.HttpRequest) -> func.HttpResponse:
     return http_api.briefing_page(req.route_params.get("shop", ""), req.params.get("expires"), req.params.get("sig"))
 
 
+@app.route(route="shops/{shop}/briefings/{run_id}", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+def briefing_of_run(req: func.HttpRequest) -> func.HttpResponse:
+    return http_api.briefing_page(req.route_params.get("shop", ""), req.params.get("expires"), req.params.get("sig"),
+                                  run_id=req.route_params.get("run_id", ""))
+
+
+@app.route(route="shops/{shop}/briefings/{run_id}/media/{name}", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+def briefing_media(req: func.HttpRequest) -> func.HttpResponse:
+    # The page's video and narration under the page's signed link (a redirect to a SAS link on Blob Storage).
+    p = req.route_params
+    return http_api.briefing_media(p.get("shop", ""), p.get("run_id", ""), p.get("name", ""),
+                                   req.params.get("expires"), req.params.get("sig"))
+
+
 @app.route(route="shops/{shop}/briefings/link", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 def briefing_link(req: func.HttpRequest) -> func.HttpResponse:
     return http_api.briefing_link(req.route_params.get("shop", ""))

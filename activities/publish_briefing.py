@@ -1,65 +1,44 @@
-"""publish_briefing: the briefing page, stored beside its media and recorded as published."""
+"""publish_briefing: the briefing page, stored beside its media and recorded as published.
+
+The stored page is a snapshot whose links are relative to it (the demo exports it beside the
+video). Merchants open the page through the app, which renders it afresh with links minted for
+that view (shared/http_api.py).
+"""
 
 from __future__ import annotations
 
 import azure.durable_functions as df
 
 from activities.step import StepInput, StepSummary, run_step
-from shared.briefing.cost_summary import CostRow
-from shared.briefing.insights import Insight
-from shared.briefing.page import BriefingPageView, DataNote, StepRow, render_briefing_page
-from shared.briefing.script import BriefingScript
-from shared.db import briefings, run_costs, runs
+from shared.briefing.page import render_briefing_page
+from shared.briefing.page_data import page_view
+from shared.db import briefings
 from shared.db.pool import transaction
-from shared.db.recommendations import run_recommendations
-from shared.db.shops import get_shop
-from shared.media_store import media_store
+from shared.media_store import media_store, split_media_uri
 
 bp = df.Blueprint()
 
 PAGE_NAME = "briefing.html"
 
 
-def page_view(conn, shop_domain: str, run_id: str) -> BriefingPageView:
-    shop = get_shop(conn, shop_domain)
-    briefing = briefings.get_briefing(conn, run_id) or {}
-    report = runs.run_report(conn, run_id)
-    steps = [
-        StepRow(step=s["step"], status=s["status"], duration_seconds=s["seconds"], attempts=s["attempts"],
-                counts={k: v for k, v in (s["counts"] or {}).items() if v is not None}, error=s["error"])
-        for s in report["steps"]
-    ]
-    degraded = [
-        DataNote(source=s.step, detail=s.error or s.status) for s in steps if s.status in ("degraded", "failed", "skipped")
-    ]
-    video_uri = briefing.get("video_uri")
-    return BriefingPageView(
-        shop_name=shop.name or shop.domain,
-        run_date=runs.run_started_at(conn, run_id).date(),
-        run_id=run_id,
-        currency=shop.currency,
-        generated_at=report["finished_at"] or None,
-        # Page and video sit side by side in the media store, so a relative link works anywhere.
-        video_url=video_uri.rsplit("/", 1)[-1] if video_uri else None,
-        script=BriefingScript.model_validate(briefing["script"]) if briefing.get("script") else None,
-        insights=[Insight.model_validate(i) for i in briefing.get("insights") or []],
-        recommendations=run_recommendations(conn, run_id),
-        degraded=degraded,
-        steps=steps,
-        costs=[CostRow.model_validate(row) for row in report["costs"]["total"]],
-        briefing_cost=run_costs.briefing_cost(conn, run_id),
-    )
+def _sibling(uri: str | None) -> str | None:
+    # Page and media sit side by side in the store, so the file name is a working relative link.
+    return split_media_uri(uri)[2] if uri else None
 
 
 def _publish(params: StepInput) -> StepSummary:
     with transaction() as conn:
-        view = page_view(conn, params.shop, params.run_id)
+        briefing = briefings.get_briefing(conn, params.run_id) or {}
+        view = page_view(conn, params.shop, params.run_id, video_url=_sibling(briefing.get("video_uri")),
+                         audio_url=_sibling(briefing.get("audio_uri")))
     html = render_briefing_page(view)
-    uri = media_store().put_bytes(params.shop, params.run_id, PAGE_NAME, html.encode("utf-8"))
+    store = media_store()
+    uri = store.put_bytes(params.shop, params.run_id, PAGE_NAME, html.encode("utf-8"))
     with transaction() as conn:
-        briefings.publish(conn, params.run_id, uri)
+        briefings.publish(conn, params.run_id, uri, store.kind)
     return StepSummary(status="ok", counts={
-        "page_uri": uri, "recommendations": len(view.recommendations), "with_video": view.video_url is not None,
+        "page_uri": uri, "store": store.kind, "recommendations": len(view.recommendations),
+        "with_video": view.video_url is not None,
     })
 
 

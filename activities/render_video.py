@@ -44,7 +44,8 @@ def _render(params: StepInput, fallback_reason: str | None = None) -> StepSummar
     slides = build_slides(script, insights, shop.name or shop.domain, run_date)
     store = media_store()
     with tempfile.TemporaryDirectory(prefix="video-") as work:
-        result = LocalVideoRenderer().render(slides, store.local_path(briefing["audio_uri"]), Path(work) / "briefing.mp4")
+        narration = store.download_to(briefing["audio_uri"], Path(work) / "narration.wav")
+        result = LocalVideoRenderer().render(slides, narration, Path(work) / "briefing.mp4")
         uri = store.put_file(params.shop, params.run_id, "briefing.mp4", result.path)
     with transaction() as conn:
         briefings.save_media(conn, params.run_id, "video", uri, result.duration_seconds)

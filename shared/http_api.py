@@ -5,15 +5,26 @@ from __future__ import annotations
 import json
 import logging
 from datetime import datetime, timezone
+from urllib.parse import quote, urlsplit
 
 import azure.functions as func
 import psycopg
 
 from shared.briefing import links
-from shared.db import runs
+from shared.briefing.page import DataNote, content_security_policy, render_briefing_page
+from shared.briefing.page_data import page_view
+from shared.db import briefings, runs
 from shared.db.pool import DatabaseUnavailableError, transaction
 from shared.db.shops import InvalidShopDomainError, Shop, active_shop_domains, check_shop_domain, get_shop
-from shared.media_store import MediaStoreError, media_store
+from shared.media_store import (
+    MediaStore,
+    MediaStoreError,
+    MediaStoreUnavailableError,
+    content_type_of,
+    media_link_lifetime,
+    media_store,
+    split_media_uri,
+)
 from shared.secrets import MissingSecretError
 
 log = logging.getLogger(__name__)
@@ -75,7 +86,8 @@ def briefing_link(raw_shop: str) -> func.HttpResponse:
     return json_response({"url": links.briefing_link(shop.domain, datetime.now(timezone.utc))})
 
 
-def briefing_page(raw_shop: str, expires: str | None, sig: str | None) -> func.HttpResponse:
+def _check_briefing_link(raw_shop: str, expires: str | None, sig: str | None) -> str | func.HttpResponse:
+    """The shop's domain if the signed link is good; otherwise the response to send."""
     try:
         domain = check_shop_domain(raw_shop)
         links.verify_briefing_link(domain, expires, sig, datetime.now(timezone.utc))
@@ -86,26 +98,96 @@ def briefing_page(raw_shop: str, expires: str | None, sig: str | None) -> func.H
     except MissingSecretError as exc:
         log.error("briefing links cannot be checked: %s", exc)
         return problem(503, "briefing links are not configured on this app")
+    return domain
+
+
+def _media_links(store: MediaStore, domain: str, briefing: dict, now: datetime) -> dict:
+    """Links to the run's video and narration for one page view, and the origins they live on."""
+    lifetime = media_link_lifetime()
+    if briefing.get("media_store") and briefing["media_store"] != store.kind:
+        return {"video_url": None, "audio_url": None, "media_origins": [],
+                "note": f"this run's media are in the {briefing['media_store']} store, which the app no longer uses"}
+    origins: set[str] = set()
+    urls = {}
+    for field, column in (("video_url", "video_uri"), ("audio_url", "audio_uri")):
+        uri = briefing.get(column)
+        if not uri:
+            urls[field] = None
+            continue
+        url = store.media_url(uri, now, lifetime)
+        if url is None:
+            # The app serves the file itself; relative to .../briefings/latest and .../briefings/{run_id} alike.
+            _, run_id, name = split_media_uri(uri)
+            url = f"./{quote(run_id, safe='')}/media/{quote(name, safe='')}?{links.signed_query(domain, now + lifetime)}"
+        else:
+            parts = urlsplit(url)
+            origins.add(f"{parts.scheme}://{parts.netloc}")
+        urls[field] = url
+    return {**urls, "media_origins": sorted(origins), "note": None}
+
+
+def briefing_page(raw_shop: str, expires: str | None, sig: str | None, run_id: str | None = None) -> func.HttpResponse:
+    """The briefing page of the shop's latest published run, or of `run_id`, rendered for this view."""
+    domain = _check_briefing_link(raw_shop, expires, sig)
+    if isinstance(domain, func.HttpResponse):
+        return domain
+    now = datetime.now(timezone.utc)
     with transaction() as conn:
-        row = conn.execute(
-            """SELECT b.page_uri FROM briefings b JOIN shops s ON s.id = b.shop_id
-               WHERE s.domain = %s AND s.status = 'active' AND b.page_uri IS NOT NULL
-               ORDER BY b.published_at DESC NULLS LAST LIMIT 1""",
-            (domain,),
-        ).fetchone()
-    if row is None:
-        return problem(404, f"no published briefing for {domain} yet; the first one is on its way")
-    try:
-        page = media_store().read_bytes(row["page_uri"])
-    except MediaStoreError as exc:
-        return problem(404, str(exc))
+        briefing = briefings.published_briefing(conn, domain, run_id)
+        if briefing is None:
+            if run_id is not None:
+                return problem(404, f"no published briefing for run {run_id[:80]} of {domain}")
+            return problem(404, f"no published briefing for {domain} yet; the first one is on its way")
+        try:
+            media = _media_links(media_store(), domain, briefing, now)
+        except MediaStoreError as exc:
+            log.warning("briefing media links for %s failed: %s", domain, exc)
+            media = {"video_url": None, "audio_url": None, "media_origins": [], "note": str(exc)}
+        view = page_view(conn, domain, briefing["run_id"], video_url=media["video_url"],
+                         audio_url=media["audio_url"], media_origins=media["media_origins"])
+    if media["note"]:
+        view = view.model_copy(update={"degraded": [*view.degraded, DataNote(source="media", detail=media["note"])]})
     return func.HttpResponse(
-        page,
+        render_briefing_page(view),
         status_code=200,
         mimetype="text/html",
         charset="utf-8",
-        # The page carries its own Content-Security-Policy (hashes of its one script and style).
-        headers={"X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"},
+        headers={
+            "Content-Security-Policy": content_security_policy(view.media_origins, header=True),
+            "X-Content-Type-Options": "nosniff",
+            "Referrer-Policy": "no-referrer",
+            # The media links in it expire: a cached copy would go stale.
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+def briefing_media(raw_shop: str, run_id: str, name: str, expires: str | None, sig: str | None) -> func.HttpResponse:
+    """A file of a published briefing, for the same signed link: served from a local store,
+    or a redirect to a fresh read-only SAS link when the store has its own URLs."""
+    domain = _check_briefing_link(raw_shop, expires, sig)
+    if isinstance(domain, func.HttpResponse):
+        return domain
+    with transaction() as conn:
+        briefing = briefings.published_briefing(conn, domain, run_id)
+    known = {split_media_uri(briefing[c])[2]: briefing[c] for c in ("video_uri", "audio_uri")
+             if briefing and briefing.get(c)}
+    if name not in known:
+        return problem(404, f"run {run_id[:80]} of {domain} has no published file {name[:80]!r}")
+    store = media_store()
+    try:
+        url = store.media_url(known[name], datetime.now(timezone.utc), media_link_lifetime())
+        if url is not None:
+            return func.HttpResponse(status_code=302, headers={"Location": url, "Cache-Control": "no-store"})
+        data = store.read_bytes(known[name])
+    except MediaStoreUnavailableError as exc:
+        return problem(503, str(exc))
+    except MediaStoreError as exc:
+        return problem(404, str(exc))
+    return func.HttpResponse(
+        data, status_code=200, mimetype=content_type_of(name).split(";")[0],
+        headers={"X-Content-Type-Options": "nosniff", "Cache-Control": "private, max-age=300",
+                 "Content-Disposition": f'inline; filename="{name}"'},
     )
 
 

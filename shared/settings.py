@@ -165,6 +165,24 @@ class Settings(BaseSettings):
     pricing_raise_pct: float = Field(5.0, gt=0, le=50, description="Step of a low-stock raise per run.")
     pricing_elasticity_prior: float = Field(
         -1.2, ge=-4, le=-0.2, description="Elasticity assumed where the sales history says too little."
+    # --- media store and briefing page (issue 6) ---
+    media_store: str = Field(
+        "auto", pattern=r"^(auto|local|blob)$",
+        description="Where media go: local folder, Blob Storage, or auto (blob when an account is named for it).",
+    )
+    media_blob_account_url: str | None = Field(
+        None, description="https://<account>.blob.core.windows.net: Blob Storage with the app's identity "
+        "(else AzureWebJobsStorage__blobServiceUri, then a connection string).",
+    )
+    media_blob_connection_string: SecretStr | None = secret_field(
+        "Blob connection string when not signing in with an identity; unset: AzureWebJobsStorage's "
+        "(UseDevelopmentStorage=true is Azurite)."
+    )
+    media_blob_container: str = Field(
+        "briefings", max_length=63, pattern=r"^[a-z0-9]([a-z0-9]|-[a-z0-9]){2,62}$", description="Container for the media."
+    )
+    media_link_minutes: int = Field(
+        60, ge=5, le=24 * 60, description="Lifetime of a media link (SAS or signed route) minted for a page view."
     )
 
     @property

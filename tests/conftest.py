@@ -97,3 +97,12 @@ def columns_holding(values: list[str]) -> list[str]:
                 if conn.execute(f'SELECT count(*) AS n FROM "{table}" WHERE {where}', (value,)).fetchone()["n"]:
                     found.append(f"{table}.{name}: {value}")
     return found
+
+
+@pytest.fixture(scope="session")
+def azurite():
+    """Azurite's blob service (npm package, installed by `make azurite`) on a free loopback port."""
+    from shared.local.azurite import running_azurite
+
+    with running_azurite() as server:
+        yield server

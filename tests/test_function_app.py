@@ -15,6 +15,8 @@ EXPECTED_HTTP = {
     "start_pipeline": ("shops/{shop}/pipeline", ["POST"], "FUNCTION"),
     "latest_run": ("shops/{shop}/runs/latest", ["GET"], "FUNCTION"),
     "latest_briefing": ("shops/{shop}/briefings/latest", ["GET"], "ANONYMOUS"),  # signed link instead
+    "briefing_of_run": ("shops/{shop}/briefings/{run_id}", ["GET"], "ANONYMOUS"),  # signed link
+    "briefing_media": ("shops/{shop}/briefings/{run_id}/media/{name}", ["GET"], "ANONYMOUS"),  # signed link
     "briefing_link": ("shops/{shop}/briefings/link", ["GET"], "FUNCTION"),
     "health": ("health", ["GET"], "ANONYMOUS"),
     "shopify_install": ("auth/shopify/install", ["GET"], "ANONYMOUS"),

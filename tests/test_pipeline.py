@@ -176,6 +176,19 @@ def test_http_answers(stand_ins, functions, restore_environment):
     page = httpx.get(link.replace(get_settings().app_base_url, host.base_url))
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     assert "<table" in page.text
+    # With the local folder store the app serves the video itself, on a link signed like the page's.
+    import re
+    from urllib.parse import urljoin
+
+    from shared.media_store import media_store
+
+    [src] = re.findall(r'<video[^>]* src="([^"]+)"', page.text)
+    assert src.startswith("./") and "/media/briefing.mp4?expires=" in src
+    video = httpx.get(urljoin(str(page.url), src.replace("&amp;", "&")))
+    assert video.status_code == 200 and video.headers["content-type"] == "video/mp4"
+    with transaction() as conn:
+        uri = conn.execute("SELECT video_uri FROM briefings WHERE run_id = %s", (report["id"],)).fetchone()["video_uri"]
+    assert video.content == media_store().read_bytes(uri)
 
 
 def test_no_secret_reaches_a_log_the_durable_history_or_the_database(stand_ins, functions, logs, local_data_dir):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from datetime import datetime, timedelta
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from shared.db.shops import check_shop_domain
 from shared.secrets import get_optional_secret, get_secret
@@ -31,13 +31,20 @@ def _signature(secret: str, shop: str, expires: int) -> str:
     return hmac.new(key, f"{shop}\n{expires}".encode(), hashlib.sha256).hexdigest()
 
 
-def briefing_link(shop: str, now: datetime, valid_for: timedelta | None = None) -> str:
-    """The URL of the shop's latest briefing, signed until now + valid_for."""
+def signed_query(shop: str, expires_at: datetime) -> str:
+    """`expires=...&sig=...` for the shop's briefing routes (the page and its media)."""
+    shop = check_shop_domain(shop)
+    expires = int(expires_at.timestamp())
+    return urlencode({"expires": expires, "sig": _signature(get_secret("SHOPIFY_CLIENT_SECRET"), shop, expires)})
+
+
+def briefing_link(shop: str, now: datetime, valid_for: timedelta | None = None, run_id: str | None = None) -> str:
+    """The URL of the shop's latest briefing (or of one run's), signed until now + valid_for."""
     shop = check_shop_domain(shop)
     settings = get_settings()
-    expires = int((now + (valid_for or timedelta(hours=settings.briefing_link_hours))).timestamp())
-    query = urlencode({"expires": expires, "sig": _signature(get_secret("SHOPIFY_CLIENT_SECRET"), shop, expires)})
-    return f"{settings.app_base_url.rstrip('/')}/api/shops/{shop}/briefings/latest?{query}"
+    query = signed_query(shop, now + (valid_for or timedelta(hours=settings.briefing_link_hours)))
+    which = quote(run_id, safe="") if run_id else "latest"
+    return f"{settings.app_base_url.rstrip('/')}/api/shops/{shop}/briefings/{which}?{query}"
 
 
 def verify_briefing_link(shop: str, expires: str | None, sig: str | None, now: datetime) -> None:

@@ -16,6 +16,7 @@ import re
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Sequence
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field, field_validator
 
@@ -65,33 +66,58 @@ class StepRow(BaseModel):
 _SCHEME = re.compile(r"^\s*[a-zA-Z][a-zA-Z0-9+.\-]*:")
 
 
+def _origin(url: str) -> str | None:
+    parts = urlsplit(url)
+    if parts.scheme in ("http", "https") and parts.hostname and not parts.username and not parts.password:
+        return f"{parts.scheme}://{parts.netloc}".lower()
+    return None
+
+
 class BriefingPageView(BaseModel):
     shop_name: str
     run_date: date
     run_id: str | None = None
     currency: str = "GBP"
     generated_at: datetime | None = None
-    video_url: str | None = Field(None, description="Relative URL of the video; absolute URLs are refused.")
+    media_origins: list[str] = Field(
+        default_factory=list,
+        description="Origins (scheme://host:port) the media may come from, e.g. the blob account; nothing else.",
+    )
+    video_url: str | None = Field(
+        None, description="Relative URL of the video, or an absolute one on one of the media origins.")
+    audio_url: str | None = Field(None, description="URL of the narration, under the same rule as the video's.")
     script: BriefingScript | None = None
     insights: list[Insight] = Field(default_factory=list)
     recommendations: list[Recommendation] = Field(default_factory=list)
     trends: list[TrendSignal] = Field(default_factory=list, description="Extra trend lines to chart.")
     degraded: list[DataNote] = Field(default_factory=list)
-    mocked: list[DataNote] = Field(
-        default_factory=lambda: [DataNote(source="social signals", detail=SOCIAL_MOCK_NOTICE)])
+    # The social signals' notice is always shown (see _data_notes); list other mocked sources here.
+    mocked: list[DataNote] = Field(default_factory=list)
     steps: list[StepRow] = Field(default_factory=list)
     costs: list[CostRow] = Field(default_factory=list, description="The run's external-call costs by service and unit.")
     briefing_cost: BriefingCost | None = Field(None, description="What the briefing's script, voice and video consumed.")
 
-    @field_validator("video_url")
+    @field_validator("media_origins")
     @classmethod
-    def _relative_only(cls, value: str | None) -> str | None:
+    def _plain_origins(cls, values: list[str]) -> list[str]:
+        for value in values:
+            if _origin(value) != value.lower().rstrip("/"):
+                raise ValueError(f"media_origins holds {value[:60]!r}, which is not a plain http(s) origin")
+        return [value.lower().rstrip("/") for value in values]
+
+    @field_validator("video_url", "audio_url")
+    @classmethod
+    def _relative_or_on_a_media_origin(cls, value: str | None, info) -> str | None:
         if value is None:
             return None
-        if _SCHEME.match(value) or value.lstrip().startswith(("//", "\\\\")) or "\\" in value:
-            raise ValueError("video_url must be a relative URL (no scheme, no host)")
         if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
-            raise ValueError("video_url contains control characters")
+            raise ValueError(f"{info.field_name} contains control characters")
+        if "\\" in value:
+            raise ValueError(f"{info.field_name} must not contain backslashes")
+        if _SCHEME.match(value) or value.lstrip().startswith("//"):
+            origins = info.data.get("media_origins") or []
+            if _origin(value.strip()) not in origins or value != value.strip():
+                raise ValueError(f"{info.field_name} must be a relative URL or lie on a media origin ({origins})")
         return value
 
 
@@ -161,8 +187,10 @@ td.num {{ text-align: right; font-variant-numeric: tabular-nums; white-space: no
 .up {{ color: #1f7a3a; }} .down {{ color: {WARN}; }}
 .status-ok {{ color: #1f7a3a; }} .status-degraded, .status-failed, .status-skipped {{ color: {WARN}; font-weight: 600; }}
 .notice {{ border-left: 4px solid {WARN}; background: #fbefeb; padding: .5rem .8rem; margin: .4rem 0; }}
+.files {{ list-style: none; padding: 0; display: flex; gap: 1.2rem; }}
 .script p {{ line-height: 1.5; }}
 svg text {{ font-family: inherit; }}
+svg.chart {{ max-width: 100%; height: auto; }}
 """
 
 
@@ -170,10 +198,22 @@ def _csp_hash(source: str) -> str:
     return "'sha256-" + base64.b64encode(hashlib.sha256(source.encode("utf-8")).digest()).decode("ascii") + "'"
 
 
-CONTENT_SECURITY_POLICY = (
-    f"default-src 'none'; script-src {_csp_hash(SORT_SCRIPT)}; style-src {_csp_hash(STYLE)}; "
-    "media-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'"
-)
+def content_security_policy(media_origins: Sequence[str] = (), header: bool = False) -> str:
+    """The page's policy: its one script and style by hash, media only from here or the named origins.
+
+    The page is sent with it as a header and carries the same policy in a meta tag, so a copy
+    saved to disk (the demo's out/briefing.html) is held to it too. `frame-ancestors` works only
+    in the header (a browser reports it as an error in a meta tag).
+    """
+    media = " ".join(["'self'", *media_origins])
+    policy = (
+        f"default-src 'none'; script-src {_csp_hash(SORT_SCRIPT)}; style-src {_csp_hash(STYLE)}; "
+        f"media-src {media}; img-src 'self' data:; base-uri 'none'; form-action 'none'"
+    )
+    return policy + "; frame-ancestors 'none'" if header else policy
+
+
+CONTENT_SECURITY_POLICY = content_security_policy()
 
 
 # --- small formatters ----------------------------------------------------------------------
@@ -486,6 +526,11 @@ def render_briefing_page(view: BriefingPageView) -> str:
     title = f"Pricing briefing for {view.shop_name}, {view.run_date.isoformat()}"
     video = (f'<video controls preload="metadata" src="{esc(view.video_url)}">'
              "Your browser cannot play this video.</video>" if view.video_url else "<p>No video for this run.</p>")
+    downloads = "".join(
+        f'<li><a href="{esc(url)}" download>{esc(label)}</a></li>'
+        for url, label in ((view.video_url, "Video (MP4)"), (view.audio_url, "Narration (audio only)")) if url)
+    if downloads:
+        video += f'<ul class="files">{downloads}</ul>'
     if view.script is not None:
         script = "".join(f"<p>{esc(segment.text)}</p>" for segment in narration_segments(view.script))
     else:
@@ -503,8 +548,9 @@ def render_briefing_page(view: BriefingPageView) -> str:
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<meta http-equiv="Content-Security-Policy" content="{esc(CONTENT_SECURITY_POLICY)}">
+<meta http-equiv="Content-Security-Policy" content="{esc(content_security_policy(view.media_origins))}">
 <meta name="referrer" content="no-referrer">
+<link rel="icon" href="data:,">
 <title>{esc(title)}</title>
 <style>{STYLE}</style>
 </head>

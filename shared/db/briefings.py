@@ -32,11 +32,28 @@ def save_media(conn: psycopg.Connection, run_id: str, kind: str, uri: str, secon
     )
 
 
-def publish(conn: psycopg.Connection, run_id: str, page_uri: str) -> None:
+def publish(conn: psycopg.Connection, run_id: str, page_uri: str, media_store: str | None = None) -> None:
     conn.execute(
-        "UPDATE briefings SET page_uri = %s, published_at = now(), updated_at = now() WHERE run_id = %s",
-        (page_uri, run_id),
+        """UPDATE briefings SET page_uri = %s, media_store = COALESCE(%s, media_store), published_at = now(),
+                  updated_at = now() WHERE run_id = %s""",
+        (page_uri, media_store, run_id),
     )
+
+
+def published_briefing(conn: psycopg.Connection, shop_domain: str, run_id: str | None = None) -> dict | None:
+    """The shop's latest published briefing, or the one of `run_id` if it is this shop's and published."""
+    if run_id is None:
+        return conn.execute(
+            """SELECT b.* FROM briefings b JOIN shops s ON s.id = b.shop_id
+               WHERE s.domain = %s AND s.status = 'active' AND b.published_at IS NOT NULL
+               ORDER BY b.published_at DESC, b.run_id DESC LIMIT 1""",
+            (shop_domain,),
+        ).fetchone()
+    return conn.execute(
+        """SELECT b.* FROM briefings b JOIN shops s ON s.id = b.shop_id
+           WHERE s.domain = %s AND s.status = 'active' AND b.run_id = %s AND b.published_at IS NOT NULL""",
+        (shop_domain, run_id),
+    ).fetchone()
 
 
 def get_briefing(conn: psycopg.Connection, run_id: str) -> dict | None:

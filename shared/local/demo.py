@@ -12,7 +12,6 @@ import csv
 import json
 import os
 import secrets
-import shutil
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -219,7 +218,7 @@ def export_outputs(shop: str, run_id: str, out: Path) -> dict[str, Path]:
     files = {}
     for name, uri in (("briefing.mp4", briefing and briefing["video_uri"]), ("briefing.html", briefing and briefing["page_uri"])):
         if uri:
-            shutil.copyfile(store.local_path(uri), out / name)
+            store.download_to(uri, out / name)
             files[name] = out / name
     with (out / "recommendations.csv").open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)

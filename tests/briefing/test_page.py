@@ -169,7 +169,9 @@ def test_content_security_policy_allows_only_our_script():
     digest = base64.b64encode(hashlib.sha256(parsed.script_bodies[0].encode()).digest()).decode()
     assert f"script-src 'sha256-{digest}'" in csp
     assert "default-src 'none'" in csp and "unsafe-inline" not in csp
-    assert not [t for t, a in parsed.tags if t in ("link", "img", "iframe") or ("src" in a and t != "video")]
+    assert not [t for t, a in parsed.tags if t in ("img", "iframe") or ("src" in a and t != "video")]
+    # The one link is an empty icon, so a browser does not ask the app for /favicon.ico.
+    assert [a for t, a in parsed.tags if t == "link"] == [{"rel": "icon", "href": "data:,"}]
 
 
 def test_degraded_and_mocked_sources_are_listed():
