@@ -10,6 +10,7 @@ which records its own row as degraded).
 from __future__ import annotations
 
 import tempfile
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import azure.durable_functions as df
@@ -32,6 +33,7 @@ bp = df.Blueprint()
 
 STEP = "render_video"
 VIDEO_NAME = "briefing.mp4"
+AUDIO_LINK_LIFETIME = timedelta(hours=1)  # covers the orchestrator's 30-minute wait for the job
 
 
 class JobInput(StepInput):
@@ -83,6 +85,16 @@ def _title_image(params: StepInput, briefing: dict, work: Path) -> str:
     return data_uri(path, "image/png")
 
 
+def _audio_url(audio_uri: str, work: Path) -> str:
+    """A link VEED can fetch: a short-lived SAS link from Blob Storage, else the bytes as a data URI."""
+    store = media_store()
+    link = store.media_url(audio_uri, datetime.now(UTC), AUDIO_LINK_LIFETIME)
+    if link:
+        return link
+    audio = store.download_to(audio_uri, work / audio_uri.rsplit("/", 1)[-1])
+    return data_uri(audio, "audio/mpeg" if audio.suffix == ".mp3" else "audio/wav")
+
+
 @bp.activity_trigger(input_name="payload")
 def submit_video_job(payload: dict) -> dict:
     params = StepInput.model_validate(payload)
@@ -93,11 +105,9 @@ def submit_video_job(payload: dict) -> dict:
     def work() -> StepSummary:
         if briefing is None or briefing["audio_uri"] is None:
             raise VeedError(f"run {params.run_id} has no narration yet; synthesize_speech must run first")
-        audio = media_store().local_path(briefing["audio_uri"])
-        audio_type = "audio/mpeg" if audio.suffix == ".mp3" else "audio/wav"
         with tempfile.TemporaryDirectory(prefix="veed-") as work_dir, _client() as client:
-            job = client.submit(_title_image(params, briefing, Path(work_dir)), data_uri(audio, audio_type),
-                                get_settings().veed_resolution)
+            job = client.submit(_title_image(params, briefing, Path(work_dir)),
+                                _audio_url(briefing["audio_uri"], Path(work_dir)), get_settings().veed_resolution)
         return StepSummary(status="ok", counts={"request_id": job.request_id, "status_url": job.status_url,
                                                 "response_url": job.response_url})
 

@@ -165,6 +165,7 @@ class Settings(BaseSettings):
     pricing_raise_pct: float = Field(5.0, gt=0, le=50, description="Step of a low-stock raise per run.")
     pricing_elasticity_prior: float = Field(
         -1.2, ge=-4, le=-0.2, description="Elasticity assumed where the sales history says too little."
+    )
     # --- media store and briefing page (issue 6) ---
     media_store: str = Field(
         "auto", pattern=r"^(auto|local|blob)$",
