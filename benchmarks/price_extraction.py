@@ -26,7 +26,7 @@ from selectolax.lexbor import LexborHTMLParser
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from shared.market.extract import extract_price, load_json_ld, parse_amount  # noqa: E402
+from shared.market.extraction import extract_price, load_json_ld, parse_amount  # noqa: E402
 
 DEFAULT_DATA = Path(os.environ.get("PRODUCT_PAGES_DIR", "/work/shared/data/product-pages"))
 

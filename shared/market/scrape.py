@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field
 
 from shared.db.market import CompetitorPriceRow, CompetitorUrlTarget, confirmed_competitor_urls, upsert_competitor_prices
 from shared.db.pool import transaction
-from shared.market.extract import Availability, PriceHints, extract_price
+from shared.market.extraction import Availability, PriceHints, extract_price
 from shared.market.fetch import DirectFetcher, FetchResult, PageFetcher
 
 log = logging.getLogger(__name__)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.market.extract import (
+from shared.market.extraction import (
     Availability,
     PriceHints,
     PriceSource,
