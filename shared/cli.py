@@ -93,6 +93,53 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return run_benchmark(variants=args.variants, restore_rate=args.restore_rate, upsert_rows=args.upsert_rows)
 
 
+def cmd_extract_price(args: argparse.Namespace) -> int:
+    """One JSON line per page file, or the scores of a benchmark-shaped folder."""
+    import json
+
+    from shared.market.extraction import PriceHints, extract_price
+    from shared.market.extraction.evaluation import EvaluationDataError, evaluate, read_html
+
+    if args.eval:
+        if hasattr(os, "sched_setaffinity"):
+            os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # one core, as the figure claims
+        try:
+            scores, pages_per_second = evaluate(Path(args.eval), rounds=args.rounds)
+        except (EvaluationDataError, OSError) as exc:
+            print(f"extract-price --eval: {exc}", file=sys.stderr)
+            return 1
+        print(f"{scores.pages} pages ({scores.with_price} with a price): TP {scores.tp}, FP {scores.fp}, FN {scores.fn}")
+        print(f"precision {scores.precision:.3f}  recall {scores.recall:.3f}  F1 {scores.f1:.3f}")
+        print(f"pages/s {pages_per_second:.1f} (one core, CPU time, {args.rounds} rounds)")
+        return 0
+    if not args.paths:
+        print("extract-price: give page files (.html or .html.gz), or --eval DIR", file=sys.stderr)
+        return 2
+    hints = PriceHints(currency=args.currency) if args.currency else None
+    failed = 0
+    for name in args.paths:
+        path = Path(name)
+        if not path.name.endswith((".html", ".htm", ".html.gz", ".htm.gz")):
+            print(f"{name}: not an .html or .html.gz file", file=sys.stderr)
+            failed += 1
+            continue
+        try:
+            html = read_html(path)
+        except (OSError, EOFError, ValueError) as exc:  # gzip raises BadGzipFile (an OSError) or EOFError
+            print(f"{name}: cannot read: {exc}", file=sys.stderr)
+            failed += 1
+            continue
+        result = extract_price(html, args.url, hints)
+        print(json.dumps({
+            "file": name,
+            "price": None if result.price is None else str(result.price),
+            "currency": result.currency,
+            "availability": result.availability.value,
+            "source": None if result.source is None else result.source.value,
+        }))
+    return 1 if failed else 0
+
+
 def cmd_db_stop(args: argparse.Namespace) -> int:
     from shared.db.pool import stop_embedded_database
 
@@ -133,6 +180,14 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--restore-rate", type=float, default=2000.0, help="points/s of the emulated shop (default 2000)")
     bench.add_argument("--upsert-rows", type=int, default=100_000, help="variants for upsert vs COPY (default 100000)")
     bench.set_defaults(handler=cmd_bench)
+
+    extract = commands.add_parser("extract-price", help="the price of product pages, or scores on a benchmark folder")
+    extract.add_argument("paths", nargs="*", metavar="PATH", help="page files, .html or .html.gz")
+    extract.add_argument("--eval", metavar="DIR", help="score a folder laid out like product-pages (ground-truth.json, html/)")
+    extract.add_argument("--rounds", type=int, default=3, help="timed passes over the folder for pages/s (default 3)")
+    extract.add_argument("--url", help="the pages' URL (helps pick a variant and the currency)")
+    extract.add_argument("--currency", help="ISO code the site sells in, when the page does not say")
+    extract.set_defaults(handler=cmd_extract_price)
 
     db_stop = commands.add_parser("db-stop", help="stop the embedded PostgreSQL")
     db_stop.set_defaults(handler=cmd_db_stop)
