@@ -54,6 +54,9 @@ class CompetitorPriceRow(BaseModel):
     availability: AvailabilityValue | None = None
     source: str | None = Field(None, max_length=40)
     error: str | None = Field(None, max_length=500)
+    fetcher: Literal["direct", "zenrows"] | None = None
+    fetch_attempts: int | None = Field(None, ge=0)
+    fetch_cost: Decimal | None = Field(None, ge=0, max_digits=12, decimal_places=6)
 
     @field_validator("observed_at")
     @classmethod
@@ -198,15 +201,18 @@ def upsert_competitor_prices(conn: psycopg.Connection, rows: Sequence[Competitor
     with conn.cursor() as cur:
         cur.executemany(
             """INSERT INTO competitor_prices (competitor_url_id, run_id, observed_at, fetch_status, price,
-                                              currency, availability, source, error)
-               VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)
+                                              currency, availability, source, error, fetcher, fetch_attempts,
+                                              fetch_cost)
+               VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
                ON CONFLICT (competitor_url_id, run_id) DO UPDATE SET
                    observed_at = EXCLUDED.observed_at, fetch_status = EXCLUDED.fetch_status,
                    price = EXCLUDED.price, currency = EXCLUDED.currency,
-                   availability = EXCLUDED.availability, source = EXCLUDED.source, error = EXCLUDED.error""",
+                   availability = EXCLUDED.availability, source = EXCLUDED.source, error = EXCLUDED.error,
+                   fetcher = EXCLUDED.fetcher, fetch_attempts = EXCLUDED.fetch_attempts,
+                   fetch_cost = EXCLUDED.fetch_cost""",
             [
                 (r.competitor_url_id, r.run_id, r.observed_at, r.fetch_status, r.price, r.currency,
-                 r.availability, r.source, r.error)
+                 r.availability, r.source, r.error, r.fetcher, r.fetch_attempts, r.fetch_cost)
                 for r in rows
             ],
         )

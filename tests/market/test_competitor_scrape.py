@@ -36,7 +36,7 @@ class FakeFetcher:
         self.in_flight = 0
         self.most_in_flight = 0
 
-    async def fetch(self, url: str) -> FetchResult:
+    async def fetch(self, url: str, *, tier: str = "standard") -> FetchResult:
         self.in_flight += 1
         self.most_in_flight = max(self.most_in_flight, self.in_flight)
         await asyncio.sleep(0.01)
