@@ -16,6 +16,7 @@ import activities
 from activities import apply_webhook_events
 from orchestrations import daily_pipeline, process_webhook_events, sync_catalogue
 from shared import http_api, scheduling
+from shared.market import competitor_import
 from shared.shopify import catalog_import, oauth, webhook_endpoint, webhook_queue
 
 app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)
@@ -62,6 +63,11 @@ def briefing_link(req: func.HttpRequest) -> func.HttpResponse:
 @app.route(route="shops/{shop}/catalog", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
 def import_catalog(req: func.HttpRequest) -> func.HttpResponse:
     return catalog_import.http_import(req.route_params.get("shop", ""), req.get_body())
+
+
+@app.route(route="shops/{shop}/competitors", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+def import_competitors(req: func.HttpRequest) -> func.HttpResponse:
+    return competitor_import.http_import(req.route_params.get("shop", ""), req.get_body())
 
 
 @app.route(route="auth/shopify/install", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)

@@ -87,6 +87,28 @@ def cmd_import_catalog(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_import_competitors(args: argparse.Namespace) -> int:
+    from shared.db.pool import close_pool
+    from shared.market.competitor_csv import CompetitorCsvError
+    from shared.market.competitor_import import ShopNotInstalledError, import_competitor_csv
+
+    try:
+        result = import_competitor_csv(args.shop, Path(args.file).read_bytes())
+    except CompetitorCsvError as exc:
+        print(f"{args.file}: not imported, nothing was changed ({len(exc.problems)} problems):", file=sys.stderr)
+        for p in exc.problems:
+            print(f"  row {p.row}" + (f", column {p.column}" if p.column else "") + f": {p.reason}", file=sys.stderr)
+        return 1
+    except (ShopNotInstalledError, ValueError, OSError) as exc:
+        print(f"{args.file}: not imported: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        close_pool()
+    counts = ", ".join(f"{k}={v}" for k, v in result.counts.model_dump().items())
+    print(f"{args.file}: competitors imported for {result.shop}: {counts}")
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from benchmarks.shopify_sync import run_benchmark
 
@@ -173,6 +195,11 @@ def build_parser() -> argparse.ArgumentParser:
     catalog.add_argument("file", help="the CSV file (UTF-8, with or without BOM)")
     catalog.add_argument("--shop", required=True, help="the shop's domain, name.myshopify.com")
     catalog.set_defaults(handler=cmd_import_catalog)
+
+    competitors = commands.add_parser("import-competitors", help="import competitor pages from a CSV (sku,competitor,url)")
+    competitors.add_argument("file", help="the CSV file (UTF-8); optional columns currency, fetch_tier, price_selector")
+    competitors.add_argument("--shop", required=True, help="the shop's domain, name.myshopify.com")
+    competitors.set_defaults(handler=cmd_import_competitors)
 
     bench = commands.add_parser("bench", help="benchmarks printed side by side with their baseline")
     bench.add_argument("what", choices=["sync"], help="sync: paginated sync at the rate limit, and bulk upsert vs COPY")

@@ -21,6 +21,7 @@ EXPECTED_HTTP = {
     "shopify_callback": ("auth/shopify/callback", ["GET"], "ANONYMOUS"),
     "shopify_webhook": ("webhooks/shopify", ["POST"], "ANONYMOUS"),
     "import_catalog": ("shops/{shop}/catalog", ["POST"], "FUNCTION"),
+    "import_competitors": ("shops/{shop}/competitors", ["POST"], "FUNCTION"),
 }
 EXPECTED_ACTIVITIES = {
     "begin_run", "finish_run", "sync_shopify", "update_costs", "scrape_competitors", "fetch_trends",
