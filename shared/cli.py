@@ -109,6 +109,72 @@ def cmd_import_competitors(args: argparse.Namespace) -> int:
     return 0
 
 
+def _shop_id(domain: str) -> int | None:
+    from shared.db.pool import transaction
+    from shared.db.shops import check_shop_domain, get_shop
+
+    with transaction() as conn:
+        shop = get_shop(conn, check_shop_domain(domain))
+    return shop.id if shop else None
+
+
+def cmd_match_competitors(args: argparse.Namespace) -> int:
+    """Read the competitor pages imported without a SKU, propose matches, list what awaits a decision."""
+    import asyncio
+
+    from shared.db.competitor_matches import list_matches
+    from shared.db.pool import close_pool, transaction
+    from shared.market.matching import propose_pending_matches
+
+    try:
+        shop_id = _shop_id(args.shop)
+        if shop_id is None:
+            print(f"shop {args.shop} is not installed", file=sys.stderr)
+            return 1
+        if not args.list_only:
+            summary = asyncio.run(propose_pending_matches(shop_id))
+            print(f"pages read: {summary.pages}; proposed {summary.proposed} {summary.by_method}, "
+                  f"no match {summary.no_match}, failed {summary.failed}")
+        with transaction() as conn:
+            matches = list_matches(conn, shop_id, args.status)
+    finally:
+        close_pool()
+    for m in matches:
+        target = f"{m.sku or '-'} {m.variant_title or ''}".strip() if m.variant_id else "(no variant)"
+        confidence = f"{m.confidence:.2f}" if m.confidence is not None else "   -"
+        print(f"{m.id:>6}  {m.status:<9} {confidence} {m.method or '-':<6} {m.competitor}: {m.url}\n"
+              f"        page: {m.page_title or '?'} (gtin {m.page_gtin or '-'}, sku {m.page_sku or '-'}, "
+              f"mpn {m.page_mpn or '-'}) -> {target}" + (f"\n        error: {m.error}" if m.error else ""))
+    if not matches:
+        print(f"no competitor pages with status {', '.join(args.status)}")
+    return 0
+
+
+def cmd_decide_match(args: argparse.Namespace) -> int:
+    from shared.db.competitor_matches import MatchDecisionError, confirm_match, reject_match
+    from shared.db.pool import close_pool, transaction
+
+    try:
+        shop_id = _shop_id(args.shop)
+        if shop_id is None:
+            print(f"shop {args.shop} is not installed", file=sys.stderr)
+            return 1
+        with transaction() as conn:
+            for match_id in args.ids:
+                if args.command == "confirm-match":
+                    confirm_match(conn, shop_id, match_id, sku=args.sku)
+                else:
+                    reject_match(conn, shop_id, match_id)
+    except MatchDecisionError as exc:
+        print(f"nothing changed: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        close_pool()
+    verb = "confirmed" if args.command == "confirm-match" else "rejected"
+    print(f"{verb}: {', '.join(str(i) for i in args.ids)}")
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from benchmarks.shopify_sync import run_benchmark
 
@@ -200,6 +266,22 @@ def build_parser() -> argparse.ArgumentParser:
     competitors.add_argument("file", help="the CSV file (UTF-8); optional columns currency, fetch_tier, price_selector")
     competitors.add_argument("--shop", required=True, help="the shop's domain, name.myshopify.com")
     competitors.set_defaults(handler=cmd_import_competitors)
+
+    match = commands.add_parser("match-competitors", help="propose variants for competitor pages imported without a SKU")
+    match.add_argument("--shop", required=True, help="the shop's domain, name.myshopify.com")
+    match.add_argument("--status", nargs="+", default=["proposed", "no_match", "pending"],
+                       help="which matches to list (default: proposed no_match pending)")
+    match.add_argument("--list-only", action="store_true", help="do not read pending pages, only list")
+    match.set_defaults(handler=cmd_match_competitors)
+
+    for name, help_text in (("confirm-match", "confirm proposed matches: only confirmed pages are scraped"),
+                            ("reject-match", "reject proposed (or confirmed) matches")):
+        decide = commands.add_parser(name, help=help_text)
+        decide.add_argument("ids", nargs="+", type=int, help="match ids, as match-competitors lists them")
+        decide.add_argument("--shop", required=True, help="the shop's domain, name.myshopify.com")
+        if name == "confirm-match":
+            decide.add_argument("--sku", help="link to this variant instead of the proposed one")
+        decide.set_defaults(handler=cmd_decide_match, sku=None)
 
     bench = commands.add_parser("bench", help="benchmarks printed side by side with their baseline")
     bench.add_argument("what", choices=["sync"], help="sync: paginated sync at the rate limit, and bulk upsert vs COPY")

@@ -22,7 +22,7 @@ CREATE TABLE competitor_page_matches (
     status         text NOT NULL DEFAULT 'pending'
                    CHECK (status IN ('pending', 'proposed', 'no_match', 'confirmed', 'rejected')),
     variant_id     bigint REFERENCES variants(id) ON DELETE SET NULL,
-    method         text CHECK (method IN ('gtin', 'sku', 'mpn', 'title')),
+    method         text CHECK (method IN ('gtin', 'sku', 'mpn', 'title', 'manual')),
     confidence     numeric(4, 3) CHECK (confidence BETWEEN 0 AND 1),
     page_title     text,
     page_gtin      text,

@@ -8,14 +8,13 @@ settle are parsed, once, with selectolax (Lexbor).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 
 from selectolax.lexbor import LexborNode
 
 from shared.market.extraction.currency import currency_code
 from shared.market.extraction.heuristics import from_heuristics
-from shared.market.extraction.jsonld import from_json_ld
+from shared.market.extraction.jsonld import from_json_ld, json_ld_scripts
 from shared.market.extraction.meta import from_meta
 from shared.market.extraction.microdata import from_itemprops, microdata_name, microdata_scopes, rdfa_name, rdfa_scopes
 from shared.market.extraction.model import (
@@ -24,8 +23,6 @@ from shared.market.extraction.model import (
 from shared.market.extraction.selector import from_selector
 
 
-# JSON-LD is read straight from the source, so a page that states its price there is never parsed.
-_JSON_LD_SCRIPT = re.compile(r"<script\b[^>]*?ld\+json[^>]*>(.*?)</script\s*>", re.S | re.I)
 _STRUCTURED = "[itemprop], [property], meta[name]"
 
 
@@ -33,7 +30,7 @@ def extract_price(html: str, url: str | None = None, hints: PriceHints | None = 
     """The price of the product a page is about, with its currency, availability and source."""
     hints = hints or PriceHints()
     page = Page(html=html, url=url, hints=hints, country=country_of(url))
-    json_ld = from_json_ld(page, _JSON_LD_SCRIPT.findall(html))
+    json_ld = from_json_ld(page, json_ld_scripts(html))
     if json_ld.price is not None and json_ld.availability is not None:
         return _result(page, json_ld, PriceSource.json_ld, json_ld.availability, None)
 

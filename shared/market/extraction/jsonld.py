@@ -19,6 +19,8 @@ from shared.market.extraction.model import Availability, Found, Page
 from shared.market.extraction.offers import Offer, choose_offer
 
 
+# JSON-LD is read straight from the source, so a page that states its price there is never parsed.
+_JSON_LD_SCRIPT = re.compile(r"<script\b[^>]*?ld\+json[^>]*>(.*?)</script\s*>", re.S | re.I)
 _TRAILING_COMMA = re.compile(r",\s*([}\]])")
 _JSON_COMMENT = re.compile(r"^\s*//[^\n]*$|/\*.*?\*/", re.S | re.M)
 
@@ -28,6 +30,11 @@ _RELATED_KEYS = frozenset(
      "subjectof", "review", "reviews", "isvariantof", "related", "relatedproducts", "itemreviewed"}
 )
 _LIST_PRICE_TYPES = ("listprice", "strikethroughprice", "srp", "msrp", "originalprice", "wasprice", "invoiceprice")
+
+
+def json_ld_scripts(html: str) -> list[str]:
+    """The text of every JSON-LD script in a page, found without parsing the page."""
+    return _JSON_LD_SCRIPT.findall(html)
 
 
 def load_json_ld(text: str) -> list[Any]:
@@ -62,7 +69,7 @@ def load_json_ld(text: str) -> list[Any]:
     return values
 
 
-def _types(node: dict) -> set[str]:
+def node_types(node: dict) -> set[str]:
     raw = node.get("@type") or node.get("type") or ()
     if isinstance(raw, str):
         raw = (raw,)
@@ -73,16 +80,16 @@ def _types(node: dict) -> set[str]:
     return out
 
 
-def _walk_items(value: Any, related: bool = False) -> Iterator[tuple[dict, bool]]:
+def walk_items(value: Any, related: bool = False) -> Iterator[tuple[dict, bool]]:
     """Every dict in a JSON-LD document with a flag saying it hangs under a related-product key."""
     if isinstance(value, list):
         for item in value:
-            yield from _walk_items(item, related)
+            yield from walk_items(item, related)
     elif isinstance(value, dict):
         yield value, related
         for key, child in value.items():
             if isinstance(child, (dict, list)) and key not in ("offers",):
-                yield from _walk_items(child, related or key.lower() in _RELATED_KEYS)
+                yield from walk_items(child, related or key.lower() in _RELATED_KEYS)
 
 
 def _offer_price(offer: dict, expected: str | None) -> tuple[Decimal | None, str | None]:
@@ -128,7 +135,7 @@ def _collect_offers(offers: Any, expected: str | None, out: list[Offer], inherit
     if not isinstance(offers, dict):
         return
     availability = availability_from(offers.get("availability")) or inherited
-    types = _types(offers)
+    types = node_types(offers)
     if "aggregateoffer" in types and offers.get("lowPrice") in (None, "") and offers.get("price") in (None, ""):
         _collect_offers(offers.get("offers"), expected, out, availability)
         return
@@ -143,10 +150,10 @@ def from_json_ld(page: Page, scripts: list[str]) -> Found:
     candidates: list[tuple[int, Offer, Availability | None]] = []
     for text in scripts:
         for document in load_json_ld(text):
-            for node, related in _walk_items(document):
+            for node, related in walk_items(document):
                 if related:
                     continue
-                types = _types(node)
+                types = node_types(node)
                 offers_value = node.get("offers")
                 variants = node.get("hasVariant")
                 if offers_value is None and variants is None:
