@@ -101,6 +101,27 @@ class TrendObservation(BaseModel):
         return value
 
 
+class TrendKeywordDay(BaseModel):
+    """One keyword's trend as fetched on one day; index None (status missing) is not zero."""
+
+    model_config = ConfigDict(frozen=True)
+
+    keyword: str = Field(min_length=1, max_length=200)
+    geo: str = Field("", max_length=20)
+    timeframe: str = Field(min_length=1, max_length=40)
+    day: date
+    status: Literal["ok", "missing"]
+    index: float | None = None
+    slope: float | None = None
+    anchor: str
+
+    @model_validator(mode="after")
+    def _missing_has_no_index(self) -> TrendKeywordDay:
+        if (self.status == "ok") != (self.index is not None):
+            raise ValueError("an 'ok' day has an index and a 'missing' one has none")
+        return self
+
+
 class SocialSignalRow(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -351,6 +372,46 @@ def trend_series(
     for row in rows:
         series.setdefault(row["keyword"], []).append((row["period_start"], row["interest"]))
     return series
+
+
+def cached_trend_days(
+    conn: psycopg.Connection, shop_id: int, *, geo: str, timeframe: str, day: date
+) -> dict[str, TrendKeywordDay]:
+    """Keywords already fetched successfully on `day` for this geo and timeframe."""
+    rows = conn.execute(
+        """SELECT keyword, geo, timeframe, day, status, interest_index::float8 AS index, slope_4w AS slope, anchor
+           FROM trend_keyword_days
+           WHERE shop_id = %s AND geo = %s AND timeframe = %s AND day = %s AND status = 'ok'""",
+        (shop_id, geo, timeframe, day),
+    ).fetchall()
+    return {row["keyword"]: TrendKeywordDay.model_validate(row) for row in rows}
+
+
+def upsert_trend_days(
+    conn: psycopg.Connection, shop_id: int, rows: Sequence[TrendKeywordDay], *, fetched_at: datetime
+) -> int:
+    """Store the day's results; a missing result never replaces one already known for that day."""
+    _aware(fetched_at)
+    if not rows:
+        return 0
+    with conn.cursor() as cur:
+        cur.executemany(
+            """INSERT INTO trend_keyword_days (shop_id, keyword, geo, timeframe, day, status, interest_index,
+                                               slope_4w, anchor, fetched_at)
+               VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+               ON CONFLICT (shop_id, keyword, geo, timeframe, day) DO UPDATE SET
+                   status = EXCLUDED.status, interest_index = EXCLUDED.interest_index,
+                   slope_4w = EXCLUDED.slope_4w, anchor = EXCLUDED.anchor, fetched_at = EXCLUDED.fetched_at
+               WHERE EXCLUDED.status = 'ok' OR trend_keyword_days.status = 'missing'""",
+            [(shop_id, r.keyword, r.geo, r.timeframe, r.day, r.status,
+              None if r.index is None else round(r.index, 3), r.slope, r.anchor, fetched_at) for r in rows],
+        )
+    return len(rows)
+
+
+def shop_country(conn: psycopg.Connection, shop_id: int) -> str | None:
+    row = conn.execute("SELECT country FROM shops WHERE id = %s", (shop_id,)).fetchone()
+    return row["country"] if row else None
 
 
 # --- social signals ---------------------------------------------------------------------------

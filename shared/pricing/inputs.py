@@ -9,6 +9,7 @@ import psycopg
 from shared.db import catalogue, market
 from shared.db.costs import effective_costs
 from shared.db.shops import Shop
+from shared.market.trend_keywords import product_keywords
 from shared.pricing.engine import SALES_WINDOW_DAYS, PricingInput, PricingPolicy, VariantPricingRow
 from shared.settings import Settings
 
@@ -44,6 +45,7 @@ def load_pricing_input(conn: psycopg.Connection, shop: Shop, run_id: str, settin
         conn, shop.id, run_id, max_age_hours=settings.competitor_price_max_age_hours, currency=shop.currency
     )
     slopes = {t.keyword: t.slope_per_week for t in market.keyword_trends(conn, shop.id)}
+    keywords = product_keywords(conn, shop.id)
     rows = []
     for v in variants:
         cost, cost_source = costs.get(v.variant_id, (None, None))
@@ -62,6 +64,6 @@ def load_pricing_input(conn: psycopg.Connection, shop: Shop, run_id: str, settin
             competitor_median=stats.median.quantize(_CENT, ROUND_HALF_UP) if stats else None,
             competitor_max=stats.max if stats else None,
             competitor_count=stats.count if stats else 0,
-            trend_slope=slopes.get((v.product_type or "").lower()),
+            trend_slope=slopes.get(keywords.get(v.product_id, "")),
         ))
     return PricingInput(policy=shop_policy(shop, settings), rows=rows)
