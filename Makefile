@@ -24,6 +24,7 @@ bench: $(BIN)/.installed
 	$(BIN)/python benchmarks/price_extraction.py
 	$(BIN)/python benchmarks/pricing_engine.py
 	$(BIN)/python -m shared.cli bench sync
+	$(BIN)/python -m shared.cli bench scrape
 
 clean:
 	-$(BIN)/python -m shared.cli db-stop

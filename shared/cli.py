@@ -176,6 +176,11 @@ def cmd_decide_match(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
+    if args.what == "scrape":
+        from benchmarks.scrape import run_benchmark as run_scrape_benchmark
+
+        return run_scrape_benchmark(urls=args.urls, domains=args.domains, interval=args.interval,
+                                    concurrency=args.concurrency)
     from benchmarks.shopify_sync import run_benchmark
 
     return run_benchmark(variants=args.variants, restore_rate=args.restore_rate, upsert_rows=args.upsert_rows)
@@ -284,10 +289,16 @@ def build_parser() -> argparse.ArgumentParser:
         decide.set_defaults(handler=cmd_decide_match, sku=None)
 
     bench = commands.add_parser("bench", help="benchmarks printed side by side with their baseline")
-    bench.add_argument("what", choices=["sync"], help="sync: paginated sync at the rate limit, and bulk upsert vs COPY")
+    bench.add_argument("what", choices=["sync", "scrape"],
+                       help="sync: paginated sync at the rate limit, and bulk upsert vs COPY; "
+                            "scrape: competitor pages at the politeness limit")
     bench.add_argument("--variants", type=int, default=20_000, help="catalogue size for the sync (default 20000)")
     bench.add_argument("--restore-rate", type=float, default=2000.0, help="points/s of the emulated shop (default 2000)")
     bench.add_argument("--upsert-rows", type=int, default=100_000, help="variants for upsert vs COPY (default 100000)")
+    bench.add_argument("--urls", type=int, default=1000, help="scrape: competitor URLs (default 1000)")
+    bench.add_argument("--domains", type=int, default=10, help="scrape: loopback competitor sites (default 10)")
+    bench.add_argument("--interval", type=float, default=0.1, help="scrape: seconds between requests to one site (default 0.1)")
+    bench.add_argument("--concurrency", type=int, default=10, help="scrape: requests in flight across the run (default 10)")
     bench.set_defaults(handler=cmd_bench)
 
     extract = commands.add_parser("extract-price", help="the price of product pages, or scores on a benchmark folder")
