@@ -141,6 +141,22 @@ class CompetitorPriceStats(BaseModel):
     count: int = Field(ge=1)
 
 
+class CompetitorPriceDay(BaseModel):
+    """One variant's competitor prices on one day, and what was left out of them and why."""
+
+    variant_id: int
+    day: date
+    currency: str
+    min: Decimal | None
+    median: Decimal | None
+    max: Decimal | None
+    priced: int = Field(description="Fresh prices in the shop's currency, in stock or of unknown stock.")
+    out_of_stock: int
+    stale: int = Field(description="Pages whose latest price is older than the freshness horizon.")
+    other_currency: int
+    other_currencies: list[str]
+
+
 class KeywordTrend(BaseModel):
     keyword: str
     geo: str
@@ -305,6 +321,74 @@ def competitor_price_stats(
             max=prices[-1], count=len(prices),
         )
     return stats
+
+
+def summarise_competitor_prices(
+    conn: psycopg.Connection, shop_id: int, *, day: date, as_of: datetime, max_age_hours: int
+) -> list[CompetitorPriceDay]:
+    """Per variant: min, median and max of its competitors' fresh prices, stored for `day`.
+
+    For every confirmed competitor page the latest observation up to `as_of` that read the page
+    counts once (a failed fetch falls back to the one before; a page now read without a price
+    counts for nothing, as in `competitor_price_stats`). It is stale (counted, not used) when older than `max_age_hours`; out of stock
+    (counted, not used); in another currency than the shop's (counted and named, never mixed
+    in); otherwise its price is used. Pages of unknown stock are used, as in pricing, since
+    many shops do not state it. Upserted on (variant, day): a rerun leaves one row.
+    """
+    _aware(as_of)
+    rows = conn.execute(
+        """WITH latest AS (
+               SELECT DISTINCT ON (cp.competitor_url_id)
+                      cu.variant_id, cp.price, cp.currency, cp.availability,
+                      cp.observed_at > %(as_of)s - make_interval(hours => %(hours)s) AS fresh
+               FROM competitor_prices cp
+               JOIN competitor_urls cu ON cu.id = cp.competitor_url_id
+               JOIN competitors c ON c.id = cu.competitor_id
+               WHERE c.shop_id = %(shop)s AND cu.match_status = 'confirmed'
+                 AND cp.fetch_status IN ('ok', 'no_price') AND cp.observed_at <= %(as_of)s
+               ORDER BY cp.competitor_url_id, cp.observed_at DESC
+           ), shop AS (SELECT currency FROM shops WHERE id = %(shop)s)
+           SELECT l.variant_id, shop.currency,
+                  array_agg(l.price ORDER BY l.price) FILTER (
+                      WHERE l.fresh AND l.currency = shop.currency
+                        AND l.availability IS DISTINCT FROM 'out_of_stock') AS prices,
+                  count(*) FILTER (WHERE l.fresh AND l.availability = 'out_of_stock') AS out_of_stock,
+                  count(*) FILTER (WHERE NOT l.fresh) AS stale,
+                  count(*) FILTER (WHERE l.fresh AND l.currency <> shop.currency
+                                     AND l.availability IS DISTINCT FROM 'out_of_stock') AS other_currency,
+                  coalesce(array_agg(DISTINCT l.currency::text) FILTER (
+                      WHERE l.fresh AND l.currency <> shop.currency), '{}') AS other_currencies
+           FROM latest l, shop WHERE l.price IS NOT NULL
+           GROUP BY l.variant_id, shop.currency ORDER BY l.variant_id""",
+        {"shop": shop_id, "as_of": as_of, "hours": max_age_hours},
+    ).fetchall()
+    days = []
+    for row in rows:
+        prices: list[Decimal] = row["prices"] or []
+        middle = len(prices) // 2
+        median = None if not prices else prices[middle] if len(prices) % 2 else \
+            ((prices[middle - 1] + prices[middle]) / 2).quantize(Decimal("0.01"), ROUND_HALF_UP)
+        days.append(CompetitorPriceDay(
+            variant_id=row["variant_id"], day=day, currency=row["currency"], min=prices[0] if prices else None,
+            median=median, max=prices[-1] if prices else None, priced=len(prices), out_of_stock=row["out_of_stock"],
+            stale=row["stale"], other_currency=row["other_currency"], other_currencies=sorted(row["other_currencies"]),
+        ))
+    if days:
+        with conn.cursor() as cur:
+            cur.executemany(
+                """INSERT INTO competitor_price_days (shop_id, variant_id, day, currency, min_price, median_price,
+                       max_price, priced, out_of_stock, stale, other_currency, other_currencies, computed_at)
+                   VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, now())
+                   ON CONFLICT (variant_id, day) DO UPDATE SET
+                       currency = EXCLUDED.currency, min_price = EXCLUDED.min_price,
+                       median_price = EXCLUDED.median_price, max_price = EXCLUDED.max_price,
+                       priced = EXCLUDED.priced, out_of_stock = EXCLUDED.out_of_stock, stale = EXCLUDED.stale,
+                       other_currency = EXCLUDED.other_currency, other_currencies = EXCLUDED.other_currencies,
+                       computed_at = now()""",
+                [(shop_id, d.variant_id, d.day, d.currency, d.min, d.median, d.max, d.priced, d.out_of_stock,
+                  d.stale, d.other_currency, d.other_currencies) for d in days],
+            )
+    return days
 
 
 # --- trends -------------------------------------------------------------------------------------
