@@ -175,6 +175,36 @@ def cmd_decide_match(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_trend_keyword(args: argparse.Namespace) -> int:
+    """The merchant's own search keyword for a product (by handle), or back to the derived one."""
+    from shared.db.pool import close_pool, transaction
+    from shared.market.trend_keywords import product_keywords, set_trend_keyword
+
+    if bool(args.keyword) == bool(args.clear):
+        print("trend-keyword: give a keyword or --clear (not both)", file=sys.stderr)
+        return 2
+    try:
+        shop_id = _shop_id(args.shop)
+        if shop_id is None:
+            print(f"shop {args.shop} is not installed", file=sys.stderr)
+            return 1
+        with transaction() as conn:
+            row = conn.execute("SELECT id FROM products WHERE shop_id = %s AND handle = %s",
+                               (shop_id, args.product)).fetchone()
+            if row is None:
+                print(f"the shop has no product with handle {args.product!r}", file=sys.stderr)
+                return 1
+            set_trend_keyword(conn, shop_id, row["id"], None if args.clear else args.keyword)
+            keyword = product_keywords(conn, shop_id).get(row["id"])
+    except (ValueError, LookupError) as exc:
+        print(f"nothing changed: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        close_pool()
+    print(f"{args.product}: trends keyword {keyword!r}" + (" (derived)" if args.clear else ""))
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     if args.what == "scrape":
         from benchmarks.scrape import run_benchmark as run_scrape_benchmark
@@ -287,6 +317,13 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "confirm-match":
             decide.add_argument("--sku", help="link to this variant instead of the proposed one")
         decide.set_defaults(handler=cmd_decide_match, sku=None)
+
+    keyword = commands.add_parser("trend-keyword", help="set the Google Trends keyword of a product (by handle)")
+    keyword.add_argument("product", help="the product's handle")
+    keyword.add_argument("keyword", nargs="?", help="the keyword customers search for")
+    keyword.add_argument("--clear", action="store_true", help="derive it again from product type or title")
+    keyword.add_argument("--shop", required=True, help="the shop's domain, name.myshopify.com")
+    keyword.set_defaults(handler=cmd_trend_keyword)
 
     bench = commands.add_parser("bench", help="benchmarks printed side by side with their baseline")
     bench.add_argument("what", choices=["sync", "scrape"],

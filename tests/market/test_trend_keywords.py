@@ -40,8 +40,8 @@ def shop(db):
         ids = []
         for n, (title, product_type, variants) in enumerate(products):
             product_id = conn.execute(
-                "INSERT INTO products (shop_id, shopify_id, title, product_type) VALUES (%s, %s, %s, %s) RETURNING id",
-                (shop_id, f"p{n}", title, product_type)).fetchone()["id"]
+                "INSERT INTO products (shop_id, shopify_id, title, product_type, handle) VALUES (%s, %s, %s, %s, %s) "
+                "RETURNING id", (shop_id, f"p{n}", title, product_type, title.lower().replace(" ", "-"))).fetchone()["id"]
             ids.append(product_id)
             for v in range(variants):
                 conn.execute("INSERT INTO variants (shop_id, product_id, shopify_id, sku, price) VALUES (%s, %s, %s, %s, 5)",
@@ -80,3 +80,18 @@ def test_the_trends_step_asks_for_the_shops_groups_in_the_shops_country(shop, re
     assert standin.geos == ["IE"]
     asked = [k for endpoint, k in standin.requests if endpoint == "multiline"]
     assert asked == [("gift", "mugs", "beeswax pillar candle", "aprons")]
+
+
+def test_the_command_line_sets_and_clears_a_products_keyword(shop, capsys):
+    from shared.cli import main
+
+    domain, shop_id, ids = shop
+    assert main(["trend-keyword", "linen-apron", "Kitchen Aprons", "--shop", domain]) == 0
+    assert "'kitchen aprons'" in capsys.readouterr().out
+    with transaction() as conn:
+        assert product_keywords(conn, shop_id)[ids[3]] == "kitchen aprons"
+    assert main(["trend-keyword", "linen-apron", "--clear", "--shop", domain]) == 0
+    assert main(["trend-keyword", "no-such-thing", "x", "--shop", domain]) == 1
+    assert "no product with handle 'no-such-thing'" in capsys.readouterr().err
+    with transaction() as conn:
+        assert product_keywords(conn, shop_id)[ids[3]] == "aprons"
