@@ -158,3 +158,33 @@ async def test_pages_without_sku_get_proposals_and_only_confirmed_ones_are_scrap
     assert main(["match-competitors", "--shop", domain, "--list-only", "--status", "confirmed"]) == 0
     listing = capsys.readouterr().out
     assert "blue-mug" in listing and "napkins" not in listing
+
+
+async def test_matches_are_listed_and_decided_over_http(shop):
+    from shared.market.match_api import http_decide, http_list
+
+    domain, shop_id = shop
+    pages = {"https://bolt.example/p/green": product_page("Speckled Mug Green"),
+             "https://bolt.example/p/board": product_page("Oak board", sku="BOARD-OAK")}
+    import_competitor_csv(domain, ("sku,competitor,url\n" + "".join(f",Bolt,{u}\n" for u in pages)).encode())
+    await propose_pending_matches(shop_id, PageServer(pages))
+
+    listed = json.loads(http_list(domain, "proposed").get_body())["matches"]
+    by_url = {m["url"]: m for m in listed}
+    assert by_url["https://bolt.example/p/board"]["sku"] == "BOARD-OAK"
+    assert by_url["https://bolt.example/p/green"]["method"] == "title"
+    green, board = by_url["https://bolt.example/p/green"]["id"], by_url["https://bolt.example/p/board"]["id"]
+
+    assert http_decide(domain, str(board), b'{"decision": "confirm"}').status_code == 200
+    assert http_decide(domain, str(green), b'{"decision": "reject"}').status_code == 200
+    bad = http_decide(domain, str(green), b'{"decision": "maybe"}')
+    assert bad.status_code == 422 and "decision" in json.loads(bad.get_body())["problems"][0]
+    assert http_decide(domain, "999999999", b'{"decision": "confirm"}').status_code == 404
+    assert http_decide(domain, str(board), b'{"decision": "confirm", "sku": "NOPE"}').status_code == 409
+    assert http_list(domain, "proposed,maybe").status_code == 400
+    assert http_list("nobody.myshopify.com", None).status_code == 404
+    with transaction() as conn:
+        linked = [t.url for t in market.confirmed_competitor_urls(conn, shop_id)]
+    assert linked == ["https://bolt.example/p/board"]
+    statuses = {m["url"]: m["status"] for m in json.loads(http_list(domain, "confirmed,rejected").get_body())["matches"]}
+    assert statuses == {"https://bolt.example/p/board": "confirmed", "https://bolt.example/p/green": "rejected"}
