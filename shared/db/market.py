@@ -71,6 +71,14 @@ class CompetitorPriceRow(BaseModel):
             return value.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
         return value
 
+    @field_validator("fetch_cost", mode="before")
+    @classmethod
+    def _micro_dollars(cls, value: object) -> object:
+        # ZenRows states costs in USD with as many places as it likes; the column keeps six.
+        if isinstance(value, Decimal):
+            return value.quantize(Decimal("0.000001"), rounding=ROUND_HALF_UP)
+        return value
+
     @model_validator(mode="after")
     def _consistent(self) -> CompetitorPriceRow:
         if self.fetch_status == "ok" and self.price is None:

@@ -67,6 +67,11 @@ def test_price_rows_are_validated():
     with pytest.raises(ValidationError):
         CompetitorPriceRow(competitor_url_id=1, run_id="r", observed_at=NOW, fetch_status="ok")  # ok without price
     assert price_row(1, "r", NOW, price="12.345").price == Decimal("12.35")
+    costly = CompetitorPriceRow(competitor_url_id=1, run_id="r", observed_at=NOW, fetch_status="error",
+                                fetcher="zenrows", fetch_attempts=3, fetch_cost=Decimal("0.0012345678"))
+    assert costly.fetch_cost == Decimal("0.001235")  # what numeric(12, 6) keeps
+    with pytest.raises(ValidationError):
+        CompetitorPriceRow(competitor_url_id=1, run_id="r", observed_at=NOW, fetch_status="error", fetcher="proxy")
 
 
 def test_stats_use_fresh_in_stock_same_currency_prices_only():
