@@ -90,6 +90,7 @@ class ZenRowsStandIn:
     script: dict[str, list[Outcome]] = field(default_factory=dict)
     fetch_targets: bool = False
     latency_seconds: float = 0.0
+    reserved_slots: int = 0  # slots held by other clients of the same key
     requests: list[RecordedRequest] = field(default_factory=list)
     most_in_flight: int = 0
     _in_flight: int = 0
@@ -134,7 +135,7 @@ class ZenRowsStandIn:
     def _enter(self) -> bool:
         """Take a concurrency slot; False when the plan's limit is reached."""
         with self._lock:
-            if self._in_flight >= self.concurrency_limit:
+            if self._in_flight + self.reserved_slots >= self.concurrency_limit:
                 return False
             self._in_flight += 1
             self.most_in_flight = max(self.most_in_flight, self._in_flight)
@@ -146,7 +147,7 @@ class ZenRowsStandIn:
 
     def _remaining(self) -> int:
         with self._lock:
-            return max(self.concurrency_limit - self._in_flight, 0)
+            return max(self.concurrency_limit - self.reserved_slots - self._in_flight, 0)
 
     def _next_outcome(self, url: str) -> Outcome | None:
         with self._lock:

@@ -19,7 +19,8 @@ Retries are made only where they can succeed:
   repeating them can get the key banned.
 
 Concurrency: one `httpx.AsyncClient` and one limiter for the whole run, sized by the
-`Concurrency-Limit` header once ZenRows has sent it (the setting is the first guess).
+`Concurrency-Limit` header once ZenRows has sent it (the setting is the first guess), and
+kept within what `Concurrency-Remaining` says is free when other clients share the key.
 
 The API key travels in the query string, so it is kept out of everything else: span attributes
 name the target's host only, error details quote ZenRows' code and title, httpx's request log
@@ -67,10 +68,16 @@ class _Outcome:
 
 
 class _Limiter:
-    """At most `limit` requests in flight; `limit` follows the plan's Concurrency-Limit."""
+    """At most `limit` requests in flight.
+
+    `limit` follows what ZenRows says: the plan's Concurrency-Limit, lowered to what is really
+    free when other clients of the same key hold slots (our requests in flight plus
+    Concurrency-Remaining), and raised again when they let go.
+    """
 
     def __init__(self, limit: int) -> None:
         self.limit = max(limit, 1)
+        self.plan_limit: int | None = None
         self.in_flight = 0
         self._changed = asyncio.Condition()
 
@@ -89,6 +96,15 @@ class _Limiter:
             async with self._changed:
                 self.limit = limit
                 self._changed.notify_all()
+
+    async def follow(self, plan_limit: int | None, remaining: int | None) -> None:
+        """Adjust to one answer's Concurrency-Limit and Concurrency-Remaining headers."""
+        if plan_limit:
+            self.plan_limit = plan_limit
+        if self.plan_limit is None:
+            return
+        usable = self.plan_limit if remaining is None else min(self.plan_limit, self.in_flight + remaining)
+        await self.set_limit(max(usable, 1))
 
     async def wait_for_a_release(self, timeout: float) -> None:
         """Until one of our requests finishes, or `timeout` passes."""
@@ -275,6 +291,8 @@ class ZenRowsFetcher:
                     return _Answer(status=None, transient=True, title=f"network error ({type(exc).__name__})")
                 call.add_cost("request_cost", float(answer.cost))
                 call.set_attribute("http.status_code", answer.status or 0)
+                if answer.concurrency_remaining is not None:
+                    call.set_attribute("zenrows.concurrency_remaining", answer.concurrency_remaining)
                 if answer.code:
                     call.set_attribute("zenrows.code", answer.code)
                 call.set_outcome(_Outcome.ok if answer.html is not None
@@ -282,8 +300,7 @@ class ZenRowsFetcher:
         finally:
             await self._limiter.release()
         self.total_cost += answer.cost
-        if answer.concurrency_limit:
-            await self._limiter.set_limit(answer.concurrency_limit)
+        await self._limiter.follow(answer.concurrency_limit, answer.concurrency_remaining)
         return answer
 
     async def _read(self, response: httpx.Response) -> _Answer:

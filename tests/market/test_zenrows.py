@@ -208,3 +208,15 @@ async def test_the_key_never_reaches_logs_spans_errors_or_the_database(logs, spa
     for span in spans.get_finished_spans():
         assert all(API_KEY not in str(v) and "apikey" not in str(v) for v in span.attributes.values())
     assert columns_holding([API_KEY]) == []
+
+
+async def test_slots_held_by_other_clients_of_the_key_lower_the_limit_until_they_are_freed():
+    urls = [f"https://shop.example/p/{i}" for i in range(3)]
+    with ZenRowsStandIn(api_key=API_KEY, concurrency_limit=5, reserved_slots=3,
+                        pages={u: page("2.00") for u in urls}) as standin:
+        async with fetcher_for(standin, concurrency=5) as f:
+            assert (await f.fetch(urls[0])).ok
+            assert f.concurrency_limit == 2  # Concurrency-Remaining: 5 - 3 others, none of ours in flight
+            standin.reserved_slots = 0
+            assert (await f.fetch(urls[1])).ok
+            assert f.concurrency_limit == 5  # back to the plan's Concurrency-Limit
