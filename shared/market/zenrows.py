@@ -35,7 +35,7 @@ import logging
 import random
 import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from urllib.parse import urlsplit
@@ -201,10 +201,11 @@ class ZenRowsFetcher:
     def concurrency_limit(self) -> int:
         return self._limiter.limit
 
-    async def fetch_many(self, urls, *, tier: str = "standard") -> list[FetchResult]:
+    async def fetch_many(self, urls: Iterable[str], *, tier: str = "standard") -> list[FetchResult]:
         return list(await asyncio.gather(*(self.fetch(url, tier=tier) for url in urls)))
 
     async def fetch(self, url: str, *, tier: str = "standard") -> FetchResult:
+        """The page through ZenRows, with the retries the rules allow; its cost summed over attempts."""
         started = time.monotonic()
         fetched_at = datetime.now(UTC)
         host = (urlsplit(url).hostname or "").lower()
