@@ -40,6 +40,7 @@ bench: $(BIN)/.installed
 	$(BIN)/python benchmarks/pricing_engine.py
 	$(BIN)/python -m shared.cli bench sync
 	$(BIN)/python -m shared.cli bench pricing
+	$(BIN)/python -m shared.cli bench scrape
 
 clean:
 	-$(BIN)/python -m shared.cli db-stop

@@ -16,6 +16,7 @@ import activities
 from activities import apply_webhook_events
 from orchestrations import daily_pipeline, process_webhook_events, render_video_cloud, sync_catalogue
 from shared import http_api, scheduling
+from shared.market import competitor_import, match_api
 from shared.shopify import catalog_import, oauth, webhook_endpoint, webhook_queue
 from shared.telemetry_export import configure_telemetry
 
@@ -81,6 +82,21 @@ def briefing_link(req: func.HttpRequest) -> func.HttpResponse:
 @app.route(route="shops/{shop}/catalog", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
 def import_catalog(req: func.HttpRequest) -> func.HttpResponse:
     return catalog_import.http_import(req.route_params.get("shop", ""), req.get_body())
+
+
+@app.route(route="shops/{shop}/competitors", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+def import_competitors(req: func.HttpRequest) -> func.HttpResponse:
+    return competitor_import.http_import(req.route_params.get("shop", ""), req.get_body())
+
+
+@app.route(route="shops/{shop}/competitor-matches", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+def competitor_matches(req: func.HttpRequest) -> func.HttpResponse:
+    return match_api.http_list(req.route_params.get("shop", ""), req.params.get("status"))
+
+
+@app.route(route="shops/{shop}/competitor-matches/{match_id}", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+def decide_competitor_match(req: func.HttpRequest) -> func.HttpResponse:
+    return match_api.http_decide(req.route_params.get("shop", ""), req.route_params.get("match_id", ""), req.get_body())
 
 
 @app.route(route="auth/shopify/install", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)

@@ -21,6 +21,7 @@ from shared.db.pool import transaction
 from shared.db.price_history import record_prices
 from shared.db.recommendations import replace_run_elasticities, replace_run_recommendations
 from shared.db.shops import get_shop
+from shared.market.trend_keywords import product_keywords
 from shared.pricing.engine import recommend
 from shared.pricing.inputs import load_pricing_input
 from shared.settings import get_settings
@@ -72,13 +73,13 @@ def _compute(params: StepInput) -> StepSummary:
         # The prices this run found, before anything is recommended: the record elasticities learn from.
         record_prices(conn, shop.id, datetime.now(timezone.utc))
         pricing_input, elasticities = load_pricing_input(conn, shop, params.run_id, settings)
+        keywords = product_keywords(conn, shop.id)
         skus_by_keyword: dict[str, list[str]] = {}
         for row in conn.execute(
-            """SELECT lower(p.product_type) AS keyword, v.sku FROM variants v JOIN products p ON p.id = v.product_id
-               WHERE v.shop_id = %s AND v.sku IS NOT NULL AND p.product_type IS NOT NULL""",
-            (shop.id,),
+            "SELECT product_id, sku FROM variants WHERE shop_id = %s AND sku IS NOT NULL ORDER BY id", (shop.id,)
         ).fetchall():
-            skus_by_keyword.setdefault(row["keyword"], []).append(row["sku"])
+            if row["product_id"] in keywords:
+                skus_by_keyword.setdefault(keywords[row["product_id"]], []).append(row["sku"])
         signals = briefing_signals(conn, shop.id, params.run_id, skus_by_keyword)
     recommendations = recommend(pricing_input)
     insights = build_insights(recommendations, signals)

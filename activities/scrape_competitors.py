@@ -1,4 +1,8 @@
-"""scrape_competitors: today's competitor prices for every confirmed competitor page."""
+"""scrape_competitors: today's competitor prices for every confirmed competitor page.
+
+Competitor pages imported without a SKU are read in the same step and get a proposed match,
+which the merchant confirms before the page is scraped for prices.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,8 @@ import azure.durable_functions as df
 from activities.step import StepInput, StepSummary, run_step_async
 from shared.db.pool import transaction
 from shared.db.shops import get_shop
+from shared.market.fetchers import fetcher_from_settings
+from shared.market.matching import propose_pending_matches
 from shared.market.scrape import scrape_competitor_prices
 
 bp = df.Blueprint()
@@ -15,10 +21,17 @@ bp = df.Blueprint()
 async def _scrape(params: StepInput) -> StepSummary:
     with transaction() as conn:
         shop = get_shop(conn, params.shop)
-    summary = await scrape_competitor_prices(shop.id, params.run_id)
+    # One fetcher (one HTTP client, one concurrency limit) for all of the step's pages.
+    fetcher = fetcher_from_settings()
+    try:
+        summary = await scrape_competitor_prices(shop.id, params.run_id, fetcher)
+        matches = await propose_pending_matches(shop.id, fetcher)
+    finally:
+        await fetcher.aclose()
     # Losing some pages is normal on the web; losing most of them makes positioning guesswork.
     status = "degraded" if summary.urls and summary.errors * 2 > summary.urls else "ok"
-    return StepSummary(status=status, counts=summary.counts(),
+    counts = {**summary.counts(), "match_pages": matches.pages, "match_proposed": matches.proposed}
+    return StepSummary(status=status, counts=counts,
                        error=f"{summary.errors} of {summary.urls} pages failed" if status == "degraded" else None)
 
 

@@ -2,23 +2,16 @@
 
     .venv/bin/python benchmarks/price_extraction.py [--data DIR] [--rounds N] [--show-errors]
 
-Scoring follows the benchmark's evaluate.py (the data README points to it): per page, a
-predicted price that equals one of the accepted decimals is a true positive; a wrong one is
-a false positive and, when the page has a price, also a false negative; no prediction on a
-page with a price is a false negative. Speed is pages per CPU-second on one core (process time, so
-other load on the machine does not skew it), HTML already decompressed, parse included.
+Scoring and timing are those of `shared.market.extraction.evaluation` (the benchmark's own
+matching rule), which `python -m shared.cli extract-price --eval DIR` uses too.
 """
 
 from __future__ import annotations
 
 import argparse
-import gzip
-import json
 import os
 import sys
-import time
 from collections import Counter
-from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 
@@ -26,18 +19,10 @@ from selectolax.lexbor import LexborHTMLParser
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from shared.market.extract import extract_price, load_json_ld, parse_amount  # noqa: E402
+from shared.market.extraction import extract_price, load_json_ld, parse_amount  # noqa: E402
+from shared.market.extraction.evaluation import layered, load_pages, run, score  # noqa: E402
 
 DEFAULT_DATA = Path(os.environ.get("PRODUCT_PAGES_DIR", "/work/shared/data/product-pages"))
-
-
-def load_pages(data_dir: Path) -> tuple[dict[str, dict], dict[str, str]]:
-    truth = json.loads((data_dir / "ground-truth.json").read_text(encoding="utf-8"))
-    pages = {}
-    for page_id in sorted(truth):
-        raw = gzip.decompress((data_dir / "html" / f"{page_id}.html.gz").read_bytes())
-        pages[page_id] = raw.decode("utf-8", errors="replace")
-    return truth, pages
 
 
 def json_ld_only(html: str, url: str | None = None) -> Decimal | None:
@@ -63,39 +48,6 @@ def json_ld_only(html: str, url: str | None = None) -> Decimal | None:
     return None
 
 
-def layered(html: str, url: str | None = None) -> Decimal | None:
-    return extract_price(html, url).price
-
-
-def score(truth: dict[str, dict], predictions: dict[str, Decimal | None]) -> dict[str, float]:
-    tp = fp = fn = 0
-    for page_id, expected in truth.items():
-        accepted = {Decimal(value) for value in expected.get("price", [])}
-        predicted = predictions[page_id]
-        if predicted is None:
-            fn += bool(accepted)
-        elif predicted in accepted:
-            tp += 1
-        else:
-            fp += 1
-            fn += bool(accepted)
-    precision = tp / (tp + fp) if tp + fp else 0.0
-    recall = tp / (tp + fn) if tp + fn else 0.0
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return {"tp": tp, "fp": fp, "fn": fn, "precision": precision, "recall": recall, "f1": f1}
-
-
-def run(extractor: Callable[[str, str | None], Decimal | None], truth, pages, rounds: int):
-    predictions = {page_id: extractor(html, truth[page_id].get("url")) for page_id, html in pages.items()}
-    # CPU time of this process: other work on a shared machine does not count against us.
-    started = time.process_time()
-    for _ in range(rounds):
-        for page_id, html in pages.items():
-            extractor(html, truth[page_id].get("url"))
-    elapsed = time.process_time() - started
-    return predictions, len(pages) * rounds / elapsed
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
@@ -117,8 +69,8 @@ def main() -> None:
     print(f"{'extractor':<26}{'F1':>7}{'prec.':>8}{'recall':>8}{'TP':>5}{'FP':>5}{'FN':>5}{'pages/s':>10}")
     for name, metrics, speed in rows:
         print(
-            f"{name:<26}{metrics['f1']:>7.3f}{metrics['precision']:>8.3f}{metrics['recall']:>8.3f}"
-            f"{metrics['tp']:>5}{metrics['fp']:>5}{metrics['fn']:>5}{speed:>10.1f}"
+            f"{name:<26}{metrics.f1:>7.3f}{metrics.precision:>8.3f}{metrics.recall:>8.3f}"
+            f"{metrics.tp:>5}{metrics.fp:>5}{metrics.fn:>5}{speed:>10.1f}"
         )
     sources = Counter(
         (extract_price(html, truth[page_id].get("url")).source or "none") for page_id, html in pages.items()

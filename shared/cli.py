@@ -87,11 +87,134 @@ def cmd_import_catalog(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_import_competitors(args: argparse.Namespace) -> int:
+    from shared.db.pool import close_pool
+    from shared.market.competitor_csv import CompetitorCsvError
+    from shared.market.competitor_import import ShopNotInstalledError, import_competitor_csv
+
+    try:
+        result = import_competitor_csv(args.shop, Path(args.file).read_bytes())
+    except CompetitorCsvError as exc:
+        print(f"{args.file}: not imported, nothing was changed ({len(exc.problems)} problems):", file=sys.stderr)
+        for p in exc.problems:
+            print(f"  row {p.row}" + (f", column {p.column}" if p.column else "") + f": {p.reason}", file=sys.stderr)
+        return 1
+    except (ShopNotInstalledError, ValueError, OSError) as exc:
+        print(f"{args.file}: not imported: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        close_pool()
+    counts = ", ".join(f"{k}={v}" for k, v in result.counts.model_dump().items())
+    print(f"{args.file}: competitors imported for {result.shop}: {counts}")
+    return 0
+
+
+def _shop_id(domain: str) -> int | None:
+    from shared.db.pool import transaction
+    from shared.db.shops import check_shop_domain, get_shop
+
+    with transaction() as conn:
+        shop = get_shop(conn, check_shop_domain(domain))
+    return shop.id if shop else None
+
+
+def cmd_match_competitors(args: argparse.Namespace) -> int:
+    """Read the competitor pages imported without a SKU, propose matches, list what awaits a decision."""
+    import asyncio
+
+    from shared.db.competitor_matches import list_matches
+    from shared.db.pool import close_pool, transaction
+    from shared.market.matching import propose_pending_matches
+
+    try:
+        shop_id = _shop_id(args.shop)
+        if shop_id is None:
+            print(f"shop {args.shop} is not installed", file=sys.stderr)
+            return 1
+        if not args.list_only:
+            summary = asyncio.run(propose_pending_matches(shop_id))
+            print(f"pages read: {summary.pages}; proposed {summary.proposed} {summary.by_method}, "
+                  f"no match {summary.no_match}, failed {summary.failed}")
+        with transaction() as conn:
+            matches = list_matches(conn, shop_id, args.status)
+    finally:
+        close_pool()
+    for m in matches:
+        target = f"{m.sku or '-'} {m.variant_title or ''}".strip() if m.variant_id else "(no variant)"
+        confidence = f"{m.confidence:.2f}" if m.confidence is not None else "   -"
+        print(f"{m.id:>6}  {m.status:<9} {confidence} {m.method or '-':<6} {m.competitor}: {m.url}\n"
+              f"        page: {m.page_title or '?'} (gtin {m.page_gtin or '-'}, sku {m.page_sku or '-'}, "
+              f"mpn {m.page_mpn or '-'}) -> {target}" + (f"\n        error: {m.error}" if m.error else ""))
+    if not matches:
+        print(f"no competitor pages with status {', '.join(args.status)}")
+    return 0
+
+
+def cmd_decide_match(args: argparse.Namespace) -> int:
+    from shared.db.competitor_matches import MatchDecisionError, confirm_match, reject_match
+    from shared.db.pool import close_pool, transaction
+
+    try:
+        shop_id = _shop_id(args.shop)
+        if shop_id is None:
+            print(f"shop {args.shop} is not installed", file=sys.stderr)
+            return 1
+        with transaction() as conn:
+            for match_id in args.ids:
+                if args.command == "confirm-match":
+                    confirm_match(conn, shop_id, match_id, sku=args.sku)
+                else:
+                    reject_match(conn, shop_id, match_id)
+    except MatchDecisionError as exc:
+        print(f"nothing changed: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        close_pool()
+    verb = "confirmed" if args.command == "confirm-match" else "rejected"
+    print(f"{verb}: {', '.join(str(i) for i in args.ids)}")
+    return 0
+
+
+def cmd_trend_keyword(args: argparse.Namespace) -> int:
+    """The merchant's own search keyword for a product (by handle), or back to the derived one."""
+    from shared.db.pool import close_pool, transaction
+    from shared.market.trend_keywords import product_keywords, set_trend_keyword
+
+    if bool(args.keyword) == bool(args.clear):
+        print("trend-keyword: give a keyword or --clear (not both)", file=sys.stderr)
+        return 2
+    try:
+        shop_id = _shop_id(args.shop)
+        if shop_id is None:
+            print(f"shop {args.shop} is not installed", file=sys.stderr)
+            return 1
+        with transaction() as conn:
+            row = conn.execute("SELECT id FROM products WHERE shop_id = %s AND handle = %s",
+                               (shop_id, args.product)).fetchone()
+            if row is None:
+                print(f"the shop has no product with handle {args.product!r}", file=sys.stderr)
+                return 1
+            set_trend_keyword(conn, shop_id, row["id"], None if args.clear else args.keyword)
+            keyword = product_keywords(conn, shop_id).get(row["id"])
+    except (ValueError, LookupError) as exc:
+        print(f"nothing changed: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        close_pool()
+    print(f"{args.product}: trends keyword {keyword!r}" + (" (derived)" if args.clear else ""))
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     if args.what == "pricing":
         from benchmarks.pricing import run_benchmark as run_pricing_benchmark
 
         return run_pricing_benchmark(variants=args.pricing_variants)
+    if args.what == "scrape":
+        from benchmarks.scrape import run_benchmark as run_scrape_benchmark
+
+        return run_scrape_benchmark(urls=args.urls, domains=args.domains, interval=args.interval,
+                                    concurrency=args.concurrency)
     from benchmarks.shopify_sync import run_benchmark
 
     return run_benchmark(variants=args.variants, restore_rate=args.restore_rate, upsert_rows=args.upsert_rows)
@@ -121,6 +244,51 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     result = run_backtest(seed=args.seed, n_products=args.products, annual_orders=args.annual_orders)
     print(format_report(result))
     return 0
+def cmd_extract_price(args: argparse.Namespace) -> int:
+    """One JSON line per page file, or the scores of a benchmark-shaped folder."""
+    import json
+
+    from shared.market.extraction import PriceHints, extract_price
+    from shared.market.extraction.evaluation import EvaluationDataError, evaluate, read_html
+
+    if args.eval:
+        if hasattr(os, "sched_setaffinity"):
+            os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # one core, as the figure claims
+        try:
+            scores, pages_per_second = evaluate(Path(args.eval), rounds=args.rounds)
+        except (EvaluationDataError, OSError) as exc:
+            print(f"extract-price --eval: {exc}", file=sys.stderr)
+            return 1
+        print(f"{scores.pages} pages ({scores.with_price} with a price): TP {scores.tp}, FP {scores.fp}, FN {scores.fn}")
+        print(f"precision {scores.precision:.3f}  recall {scores.recall:.3f}  F1 {scores.f1:.3f}")
+        print(f"pages/s {pages_per_second:.1f} (one core, CPU time, {args.rounds} rounds)")
+        return 0
+    if not args.paths:
+        print("extract-price: give page files (.html or .html.gz), or --eval DIR", file=sys.stderr)
+        return 2
+    hints = PriceHints(currency=args.currency) if args.currency else None
+    failed = 0
+    for name in args.paths:
+        path = Path(name)
+        if not path.name.endswith((".html", ".htm", ".html.gz", ".htm.gz")):
+            print(f"{name}: not an .html or .html.gz file", file=sys.stderr)
+            failed += 1
+            continue
+        try:
+            html = read_html(path)
+        except (OSError, EOFError, ValueError) as exc:  # gzip raises BadGzipFile (an OSError) or EOFError
+            print(f"{name}: cannot read: {exc}", file=sys.stderr)
+            failed += 1
+            continue
+        result = extract_price(html, args.url, hints)
+        print(json.dumps({
+            "file": name,
+            "price": None if result.price is None else str(result.price),
+            "currency": result.currency,
+            "availability": result.availability.value,
+            "source": None if result.source is None else result.source.value,
+        }))
+    return 1 if failed else 0
 
 
 def cmd_db_stop(args: argparse.Namespace) -> int:
@@ -172,14 +340,47 @@ def build_parser() -> argparse.ArgumentParser:
     catalog.add_argument("--shop", required=True, help="the shop's domain, name.myshopify.com")
     catalog.set_defaults(handler=cmd_import_catalog)
 
+    competitors = commands.add_parser("import-competitors", help="import competitor pages from a CSV (sku,competitor,url)")
+    competitors.add_argument("file", help="the CSV file (UTF-8); optional columns currency, fetch_tier, price_selector")
+    competitors.add_argument("--shop", required=True, help="the shop's domain, name.myshopify.com")
+    competitors.set_defaults(handler=cmd_import_competitors)
+
+    match = commands.add_parser("match-competitors", help="propose variants for competitor pages imported without a SKU")
+    match.add_argument("--shop", required=True, help="the shop's domain, name.myshopify.com")
+    match.add_argument("--status", nargs="+", default=["proposed", "no_match", "pending"],
+                       help="which matches to list (default: proposed no_match pending)")
+    match.add_argument("--list-only", action="store_true", help="do not read pending pages, only list")
+    match.set_defaults(handler=cmd_match_competitors)
+
+    for name, help_text in (("confirm-match", "confirm proposed matches: only confirmed pages are scraped"),
+                            ("reject-match", "reject proposed (or confirmed) matches")):
+        decide = commands.add_parser(name, help=help_text)
+        decide.add_argument("ids", nargs="+", type=int, help="match ids, as match-competitors lists them")
+        decide.add_argument("--shop", required=True, help="the shop's domain, name.myshopify.com")
+        if name == "confirm-match":
+            decide.add_argument("--sku", help="link to this variant instead of the proposed one")
+        decide.set_defaults(handler=cmd_decide_match, sku=None)
+
+    keyword = commands.add_parser("trend-keyword", help="set the Google Trends keyword of a product (by handle)")
+    keyword.add_argument("product", help="the product's handle")
+    keyword.add_argument("keyword", nargs="?", help="the keyword customers search for")
+    keyword.add_argument("--clear", action="store_true", help="derive it again from product type or title")
+    keyword.add_argument("--shop", required=True, help="the shop's domain, name.myshopify.com")
+    keyword.set_defaults(handler=cmd_trend_keyword)
+
     bench = commands.add_parser("bench", help="benchmarks printed side by side with their baseline")
-    bench.add_argument("what", choices=["sync", "pricing"],
+    bench.add_argument("what", choices=["sync", "pricing", "scrape"],
                        help="sync: paginated sync at the rate limit, and bulk upsert vs COPY; "
-                            "pricing: the engine on 100,000 variants against a plain numpy baseline")
+                            "pricing: the engine on 100,000 variants against a plain numpy baseline; "
+                            "scrape: competitor pages at the politeness limit")
     bench.add_argument("--pricing-variants", type=int, default=100_000, help="variants for bench pricing (default 100000)")
     bench.add_argument("--variants", type=int, default=20_000, help="catalogue size for the sync (default 20000)")
     bench.add_argument("--restore-rate", type=float, default=2000.0, help="points/s of the emulated shop (default 2000)")
     bench.add_argument("--upsert-rows", type=int, default=100_000, help="variants for upsert vs COPY (default 100000)")
+    bench.add_argument("--urls", type=int, default=1000, help="scrape: competitor URLs (default 1000)")
+    bench.add_argument("--domains", type=int, default=10, help="scrape: loopback competitor sites (default 10)")
+    bench.add_argument("--interval", type=float, default=0.1, help="scrape: seconds between requests to one site (default 0.1)")
+    bench.add_argument("--concurrency", type=int, default=10, help="scrape: requests in flight across the run (default 10)")
     bench.set_defaults(handler=cmd_bench)
 
     rec = commands.add_parser("recommend", help="price recommendations for a CSV of variants, without a shop")
@@ -194,6 +395,13 @@ def build_parser() -> argparse.ArgumentParser:
     backtest.add_argument("--products", type=int, default=None, help="sample store size (default: the full store)")
     backtest.add_argument("--annual-orders", type=int, default=None, help="order volume (default: a small shop's)")
     backtest.set_defaults(handler=cmd_backtest)
+    extract = commands.add_parser("extract-price", help="the price of product pages, or scores on a benchmark folder")
+    extract.add_argument("paths", nargs="*", metavar="PATH", help="page files, .html or .html.gz")
+    extract.add_argument("--eval", metavar="DIR", help="score a folder laid out like product-pages (ground-truth.json, html/)")
+    extract.add_argument("--rounds", type=int, default=3, help="timed passes over the folder for pages/s (default 3)")
+    extract.add_argument("--url", help="the pages' URL (helps pick a variant and the currency)")
+    extract.add_argument("--currency", help="ISO code the site sells in, when the page does not say")
+    extract.set_defaults(handler=cmd_extract_price)
 
     db_stop = commands.add_parser("db-stop", help="stop the embedded PostgreSQL")
     db_stop.set_defaults(handler=cmd_db_stop)

@@ -185,6 +185,21 @@ class Settings(BaseSettings):
     media_link_minutes: int = Field(
         60, ge=5, le=24 * 60, description="Lifetime of a media link (SAS or signed route) minted for a page view."
     )
+    # --- market signals: ZenRows, competitor CSV and matching, trends pacing ---
+    zenrows_api_key: SecretStr | None = secret_field("ZenRows API key. Set: competitor pages are fetched through ZenRows.")
+    zenrows_base_url: str = Field("https://api.zenrows.com/v1/", description="ZenRows API endpoint; tests point it at a stand-in.")
+    zenrows_concurrency: int = Field(
+        5, ge=1, le=1000, description="Requests in flight until ZenRows states the plan's Concurrency-Limit."
+    )
+    zenrows_timeout_seconds: float = Field(120.0, gt=0, description="Per ZenRows request (its own budget is 90 s).")
+    zenrows_server_retries: int = Field(2, ge=0, le=5, description="Backoff retries after a 5xx or a network error.")
+    competitor_csv_max_bytes: int = Field(5_000_000, ge=1_000, le=100_000_000, description="Largest competitor CSV accepted.")
+    competitor_match_min_title_score: float = Field(
+        0.80, ge=0.5, le=1.0, description="Title similarity (0..1) below which no match is proposed."
+    )
+    trends_retry_after_seconds: float = Field(60.0, ge=60.0, description="First pause after a Trends 429 (jitter is added).")
+    trends_max_wait_seconds: float = Field(300.0, ge=0, description="Cap on all 429 waiting in one trends run.")
+    trends_pause_seconds: float = Field(1.0, ge=0, description="Pause between two Trends batches.")
 
     @property
     def media_dir(self) -> Path:

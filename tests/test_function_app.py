@@ -23,6 +23,9 @@ EXPECTED_HTTP = {
     "shopify_callback": ("auth/shopify/callback", ["GET"], "ANONYMOUS"),
     "shopify_webhook": ("webhooks/shopify", ["POST"], "ANONYMOUS"),
     "import_catalog": ("shops/{shop}/catalog", ["POST"], "FUNCTION"),
+    "import_competitors": ("shops/{shop}/competitors", ["POST"], "FUNCTION"),
+    "competitor_matches": ("shops/{shop}/competitor-matches", ["GET"], "FUNCTION"),
+    "decide_competitor_match": ("shops/{shop}/competitor-matches/{match_id}", ["POST"], "FUNCTION"),
 }
 EXPECTED_ACTIVITIES = {
     "begin_run", "finish_run", "sync_shopify", "update_costs", "scrape_competitors", "fetch_trends",

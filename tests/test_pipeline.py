@@ -95,6 +95,10 @@ def test_happy_path_every_step_ok_and_prices_respect_cost(stand_ins, functions):
 def test_one_market_signal_failing_degrades_the_run_and_the_rest_goes_on(stand_ins, functions, restore_environment):
     runner, host, key, _ = functions
     apply_settings({"TRENDS_BASE_URL": closed_port_url()})  # Google Trends unreachable
+    with transaction() as conn:
+        # An earlier run today left its trends in the day's cache, which a rerun reads instead
+        # of asking Google; empty it so that this run has to ask.
+        conn.execute("DELETE FROM trend_keyword_days")
     outcome = run_and_wait(runner, host, key, stand_ins.store.domain, lambda line: None)
     assert outcome.ok, outcome
     assert outcome.status == "degraded"

@@ -54,6 +54,9 @@ class CompetitorPriceRow(BaseModel):
     availability: AvailabilityValue | None = None
     source: str | None = Field(None, max_length=40)
     error: str | None = Field(None, max_length=500)
+    fetcher: Literal["direct", "zenrows"] | None = None
+    fetch_attempts: int | None = Field(None, ge=0)
+    fetch_cost: Decimal | None = Field(None, ge=0, max_digits=12, decimal_places=6)
 
     @field_validator("observed_at")
     @classmethod
@@ -66,6 +69,14 @@ class CompetitorPriceRow(BaseModel):
         # The column holds cents; a page's "12.999" is stored as 13.00, not rejected.
         if isinstance(value, Decimal):
             return value.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+        return value
+
+    @field_validator("fetch_cost", mode="before")
+    @classmethod
+    def _micro_dollars(cls, value: object) -> object:
+        # ZenRows states costs in USD with as many places as it likes; the column keeps six.
+        if isinstance(value, Decimal):
+            return value.quantize(Decimal("0.000001"), rounding=ROUND_HALF_UP)
         return value
 
     @model_validator(mode="after")
@@ -98,6 +109,27 @@ class TrendObservation(BaseModel):
         return value
 
 
+class TrendKeywordDay(BaseModel):
+    """One keyword's trend as fetched on one day; index None (status missing) is not zero."""
+
+    model_config = ConfigDict(frozen=True)
+
+    keyword: str = Field(min_length=1, max_length=200)
+    geo: str = Field("", max_length=20)
+    timeframe: str = Field(min_length=1, max_length=40)
+    day: date
+    status: Literal["ok", "missing"]
+    index: float | None = None
+    slope: float | None = None
+    anchor: str
+
+    @model_validator(mode="after")
+    def _missing_has_no_index(self) -> TrendKeywordDay:
+        if (self.status == "ok") != (self.index is not None):
+            raise ValueError("an 'ok' day has an index and a 'missing' one has none")
+        return self
+
+
 class SocialSignalRow(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -115,6 +147,22 @@ class CompetitorPriceStats(BaseModel):
     median: Decimal
     max: Decimal
     count: int = Field(ge=1)
+
+
+class CompetitorPriceDay(BaseModel):
+    """One variant's competitor prices on one day, and what was left out of them and why."""
+
+    variant_id: int
+    day: date
+    currency: str
+    min: Decimal | None
+    median: Decimal | None
+    max: Decimal | None
+    priced: int = Field(description="Fresh prices in the shop's currency, in stock or of unknown stock.")
+    out_of_stock: int
+    stale: int = Field(description="Pages whose latest price is older than the freshness horizon.")
+    other_currency: int
+    other_currencies: list[str]
 
 
 class KeywordTrend(BaseModel):
@@ -198,15 +246,18 @@ def upsert_competitor_prices(conn: psycopg.Connection, rows: Sequence[Competitor
     with conn.cursor() as cur:
         cur.executemany(
             """INSERT INTO competitor_prices (competitor_url_id, run_id, observed_at, fetch_status, price,
-                                              currency, availability, source, error)
-               VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)
+                                              currency, availability, source, error, fetcher, fetch_attempts,
+                                              fetch_cost)
+               VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
                ON CONFLICT (competitor_url_id, run_id) DO UPDATE SET
                    observed_at = EXCLUDED.observed_at, fetch_status = EXCLUDED.fetch_status,
                    price = EXCLUDED.price, currency = EXCLUDED.currency,
-                   availability = EXCLUDED.availability, source = EXCLUDED.source, error = EXCLUDED.error""",
+                   availability = EXCLUDED.availability, source = EXCLUDED.source, error = EXCLUDED.error,
+                   fetcher = EXCLUDED.fetcher, fetch_attempts = EXCLUDED.fetch_attempts,
+                   fetch_cost = EXCLUDED.fetch_cost""",
             [
                 (r.competitor_url_id, r.run_id, r.observed_at, r.fetch_status, r.price, r.currency,
-                 r.availability, r.source, r.error)
+                 r.availability, r.source, r.error, r.fetcher, r.fetch_attempts, r.fetch_cost)
                 for r in rows
             ],
         )
@@ -280,6 +331,74 @@ def competitor_price_stats(
     return stats
 
 
+def summarise_competitor_prices(
+    conn: psycopg.Connection, shop_id: int, *, day: date, as_of: datetime, max_age_hours: int
+) -> list[CompetitorPriceDay]:
+    """Per variant: min, median and max of its competitors' fresh prices, stored for `day`.
+
+    For every confirmed competitor page the latest observation up to `as_of` that read the page
+    counts once (a failed fetch falls back to the one before; a page now read without a price
+    counts for nothing, as in `competitor_price_stats`). It is stale (counted, not used) when older than `max_age_hours`; out of stock
+    (counted, not used); in another currency than the shop's (counted and named, never mixed
+    in); otherwise its price is used. Pages of unknown stock are used, as in pricing, since
+    many shops do not state it. Upserted on (variant, day): a rerun leaves one row.
+    """
+    _aware(as_of)
+    rows = conn.execute(
+        """WITH latest AS (
+               SELECT DISTINCT ON (cp.competitor_url_id)
+                      cu.variant_id, cp.price, cp.currency, cp.availability,
+                      cp.observed_at > %(as_of)s - make_interval(hours => %(hours)s) AS fresh
+               FROM competitor_prices cp
+               JOIN competitor_urls cu ON cu.id = cp.competitor_url_id
+               JOIN competitors c ON c.id = cu.competitor_id
+               WHERE c.shop_id = %(shop)s AND cu.match_status = 'confirmed'
+                 AND cp.fetch_status IN ('ok', 'no_price') AND cp.observed_at <= %(as_of)s
+               ORDER BY cp.competitor_url_id, cp.observed_at DESC
+           ), shop AS (SELECT currency FROM shops WHERE id = %(shop)s)
+           SELECT l.variant_id, shop.currency,
+                  array_agg(l.price ORDER BY l.price) FILTER (
+                      WHERE l.fresh AND l.currency = shop.currency
+                        AND l.availability IS DISTINCT FROM 'out_of_stock') AS prices,
+                  count(*) FILTER (WHERE l.fresh AND l.availability = 'out_of_stock') AS out_of_stock,
+                  count(*) FILTER (WHERE NOT l.fresh) AS stale,
+                  count(*) FILTER (WHERE l.fresh AND l.currency <> shop.currency
+                                     AND l.availability IS DISTINCT FROM 'out_of_stock') AS other_currency,
+                  coalesce(array_agg(DISTINCT l.currency::text) FILTER (
+                      WHERE l.fresh AND l.currency <> shop.currency), '{}') AS other_currencies
+           FROM latest l, shop WHERE l.price IS NOT NULL
+           GROUP BY l.variant_id, shop.currency ORDER BY l.variant_id""",
+        {"shop": shop_id, "as_of": as_of, "hours": max_age_hours},
+    ).fetchall()
+    days = []
+    for row in rows:
+        prices: list[Decimal] = row["prices"] or []
+        middle = len(prices) // 2
+        median = None if not prices else prices[middle] if len(prices) % 2 else \
+            ((prices[middle - 1] + prices[middle]) / 2).quantize(Decimal("0.01"), ROUND_HALF_UP)
+        days.append(CompetitorPriceDay(
+            variant_id=row["variant_id"], day=day, currency=row["currency"], min=prices[0] if prices else None,
+            median=median, max=prices[-1] if prices else None, priced=len(prices), out_of_stock=row["out_of_stock"],
+            stale=row["stale"], other_currency=row["other_currency"], other_currencies=sorted(row["other_currencies"]),
+        ))
+    if days:
+        with conn.cursor() as cur:
+            cur.executemany(
+                """INSERT INTO competitor_price_days (shop_id, variant_id, day, currency, min_price, median_price,
+                       max_price, priced, out_of_stock, stale, other_currency, other_currencies, computed_at)
+                   VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, now())
+                   ON CONFLICT (variant_id, day) DO UPDATE SET
+                       currency = EXCLUDED.currency, min_price = EXCLUDED.min_price,
+                       median_price = EXCLUDED.median_price, max_price = EXCLUDED.max_price,
+                       priced = EXCLUDED.priced, out_of_stock = EXCLUDED.out_of_stock, stale = EXCLUDED.stale,
+                       other_currency = EXCLUDED.other_currency, other_currencies = EXCLUDED.other_currencies,
+                       computed_at = now()""",
+                [(shop_id, d.variant_id, d.day, d.currency, d.min, d.median, d.max, d.priced, d.out_of_stock,
+                  d.stale, d.other_currency, d.other_currencies) for d in days],
+            )
+    return days
+
+
 # --- trends -------------------------------------------------------------------------------------
 
 
@@ -345,6 +464,46 @@ def trend_series(
     for row in rows:
         series.setdefault(row["keyword"], []).append((row["period_start"], row["interest"]))
     return series
+
+
+def cached_trend_days(
+    conn: psycopg.Connection, shop_id: int, *, geo: str, timeframe: str, day: date
+) -> dict[str, TrendKeywordDay]:
+    """Keywords already fetched successfully on `day` for this geo and timeframe."""
+    rows = conn.execute(
+        """SELECT keyword, geo, timeframe, day, status, interest_index::float8 AS index, slope_4w AS slope, anchor
+           FROM trend_keyword_days
+           WHERE shop_id = %s AND geo = %s AND timeframe = %s AND day = %s AND status = 'ok'""",
+        (shop_id, geo, timeframe, day),
+    ).fetchall()
+    return {row["keyword"]: TrendKeywordDay.model_validate(row) for row in rows}
+
+
+def upsert_trend_days(
+    conn: psycopg.Connection, shop_id: int, rows: Sequence[TrendKeywordDay], *, fetched_at: datetime
+) -> int:
+    """Store the day's results; a missing result never replaces one already known for that day."""
+    _aware(fetched_at)
+    if not rows:
+        return 0
+    with conn.cursor() as cur:
+        cur.executemany(
+            """INSERT INTO trend_keyword_days (shop_id, keyword, geo, timeframe, day, status, interest_index,
+                                               slope_4w, anchor, fetched_at)
+               VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+               ON CONFLICT (shop_id, keyword, geo, timeframe, day) DO UPDATE SET
+                   status = EXCLUDED.status, interest_index = EXCLUDED.interest_index,
+                   slope_4w = EXCLUDED.slope_4w, anchor = EXCLUDED.anchor, fetched_at = EXCLUDED.fetched_at
+               WHERE EXCLUDED.status = 'ok' OR trend_keyword_days.status = 'missing'""",
+            [(shop_id, r.keyword, r.geo, r.timeframe, r.day, r.status,
+              None if r.index is None else round(r.index, 3), r.slope, r.anchor, fetched_at) for r in rows],
+        )
+    return len(rows)
+
+
+def shop_country(conn: psycopg.Connection, shop_id: int) -> str | None:
+    row = conn.execute("SELECT country FROM shops WHERE id = %s", (shop_id,)).fetchone()
+    return row["country"] if row else None
 
 
 # --- social signals ---------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import io
 import json
 import os
 import secrets
@@ -21,11 +22,12 @@ from pathlib import Path
 
 import httpx
 
-from shared.db import market, runs
+from shared.db import runs
 from shared.db.pool import close_pool, transaction
 from shared.db.recommendations import run_recommendations
 from shared.db.shops import record_catalogue_sync, upsert_shop
 from shared.local.competitor_sites import CompetitorSites
+from shared.market.competitor_import import import_competitor_csv
 from shared.local.sample_store import DEFAULT_PRODUCTS, SampleStore, generate_store
 from shared.local.shopify_emulator import ShopifyEmulator
 from shared.local.trends_standin import TrendsStandIn
@@ -100,20 +102,19 @@ def install_sample_shop(stand_ins: StandIns, progress: Progress) -> None:
         record_catalogue_sync(conn, shop.id, summary.started_at, full=True)
     progress(f"  catalogue imported: {summary.products} products, {summary.variants} variants, "
              f"{summary.order_lines} order lines ({time.perf_counter() - started:.1f} s)")
+    # The merchant's competitor list, imported as a merchant would: a CSV of sku,competitor,url.
     with transaction() as conn:
-        variant_ids = {
-            r["sku"]: r["id"]
-            for r in conn.execute("SELECT id, sku FROM variants WHERE shop_id = %s AND sku IS NOT NULL", (shop.id,))
-        }
-        urls = 0
-        for competitor in stand_ins.sites.competitors:
-            competitor_id = market.upsert_competitor(
-                conn, shop.id, name=competitor.name, domain=competitor.domain, currency=store.currency
-            )
-            for sku, url in stand_ins.sites.urls_by_sku(competitor.key).items():
-                if sku in variant_ids:
-                    market.upsert_competitor_url(conn, competitor_id, variant_ids[sku], url, match_method="sku")
-                    urls += 1
+        skus = {r["sku"] for r in conn.execute("SELECT sku FROM variants WHERE shop_id = %s AND sku IS NOT NULL",
+                                                (shop.id,))}
+    sheet = io.StringIO()
+    writer = csv.writer(sheet)
+    writer.writerow(["sku", "competitor", "url", "currency"])
+    for competitor in stand_ins.sites.competitors:
+        for sku, url in sorted(stand_ins.sites.urls_by_sku(competitor.key).items()):
+            if sku in skus:
+                writer.writerow([sku, competitor.name, url, store.currency])
+    imported = import_competitor_csv(store.domain, sheet.getvalue().encode())
+    urls = imported.counts.urls_linked
     progress(f"  competitors registered: {len(stand_ins.sites.competitors)} shops, {urls} product pages")
 
 

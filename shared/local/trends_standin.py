@@ -16,7 +16,8 @@ Endpoints (under `/trends`, as on trends.google.com):
 Series are deterministic per keyword and day: a level and phase from the keyword's hash, a
 yearly wave, day-to-day noise, and for gift terms a climb towards Christmas. `rate_limited`
 (every API call) or `rate_limited_keywords` (calls that include one of them) make it answer
-429, as Google does when it has had enough.
+429, as Google does when it has had enough; `burst_429 = n` refuses the next n calls, then
+recovers, as Google's bursts of 429 do.
 """
 
 from __future__ import annotations
@@ -135,6 +136,8 @@ class TrendsStandIn:
         self.today = today
         self.rate_limited = False
         self.rate_limited_keywords: set[str] = set()
+        self.geos: list[str] = []  # the geo of every explore call
+        self.burst_429 = 0  # the next this-many API calls answer 429, then it recovers
         self.requests: list[tuple[str, tuple[str, ...]]] = []  # (endpoint, keywords) in arrival order
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
@@ -171,6 +174,9 @@ class TrendsStandIn:
         with self._lock:
             self.requests.append((endpoint, tuple(keywords)))
             wanted = {k.casefold() for k in self.rate_limited_keywords}
+            if self.burst_429 > 0:
+                self.burst_429 -= 1
+                return True
             return self.rate_limited or any(k.casefold() in wanted for k in keywords)
 
 
@@ -215,6 +221,8 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError:
             return self._send(400, b"bad timeframe", "text/html")
         geo = items[0].get("geo") or ""
+        with self.standin._lock:
+            self.standin.geos.append(geo)
         resolution, _ = periods(first, last)
         request = {
             "time": f"{first.isoformat()} {last.isoformat()}",

@@ -12,7 +12,7 @@ addresses it approved (no second lookup an attacker could answer differently); p
 loopback, link-local, multicast and reserved addresses are refused unless
 `competitor_fetch_allow_private_networks` is set (the local sample store needs it).
 
-`PageFetcher` is the seam for the ZenRows fetcher that comes later.
+`PageFetcher` is the seam it shares with `shared.market.zenrows.ZenRowsFetcher`.
 """
 
 from __future__ import annotations
@@ -26,8 +26,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import Decimal
 from enum import StrEnum
-from typing import Protocol
+from typing import Literal, Protocol
 from urllib.parse import urljoin, urlsplit
 from urllib.robotparser import RobotFileParser
 
@@ -59,6 +60,8 @@ class FetchErrorKind(StrEnum):
     too_many_redirects = "too_many_redirects"
     http_error = "http_error"
     not_html = "not_html"
+    provider_error = "provider_error"  # the scraping API answered with one of its error codes
+    provider_unavailable = "provider_unavailable"  # the scraping API refuses every request (key, plan, block)
 
 
 # Kinds where trying again later can help; http_error decides by status.
@@ -98,6 +101,9 @@ class FetchResult(BaseModel):
     retryable: bool = False
     elapsed_seconds: float = Field(ge=0)
     fetched_at: datetime
+    fetcher: Literal["direct", "zenrows"] = "direct"
+    attempts: int = Field(1, ge=0, description="Requests made for this page, retries included.")
+    cost: Decimal = Field(Decimal(0), ge=0, description="What the page cost (ZenRows: USD, every attempt).")
 
     @property
     def ok(self) -> bool:
@@ -105,9 +111,14 @@ class FetchResult(BaseModel):
 
 
 class PageFetcher(Protocol):
-    """Anything that turns a URL into a `FetchResult` (direct fetch now, ZenRows later)."""
+    """Anything that turns a URL into a `FetchResult`: `DirectFetcher` or `ZenRowsFetcher`.
 
-    async def fetch(self, url: str) -> FetchResult: ...
+    `tier` is the competitor's fetch tier (standard, js, premium); a direct fetch ignores it.
+    """
+
+    async def fetch(self, url: str, *, tier: str = "standard") -> FetchResult: ...
+
+    async def aclose(self) -> None: ...
 
 
 # --- the address guard ------------------------------------------------------------------------
@@ -303,7 +314,7 @@ class DirectFetcher:
         """All URLs at once; the semaphore and the per-site interval pace them."""
         return list(await asyncio.gather(*(self.fetch(url) for url in urls)))
 
-    async def fetch(self, url: str) -> FetchResult:
+    async def fetch(self, url: str, *, tier: str = "standard") -> FetchResult:
         started = time.monotonic()
         fetched_at = datetime.now(UTC)
         try:

@@ -1,8 +1,10 @@
 """Competitor prices for one run: fetch every confirmed competitor page, read its price, store it.
 
 One row per competitor page per run (`ok`, `no_price` or `error`), written as an upsert, so a
-retried step overwrites its own rows. Out-of-stock prices are stored, flagged by availability;
-the statistics that feed pricing leave them out.
+retried step overwrites its own rows, with how the page was fetched and what it cost.
+Out-of-stock prices are stored, flagged by availability; the statistics that feed pricing
+leave them out. After the run, each variant's day summary (min, median and max of fresh prices
+in the shop's currency; stale, out-of-stock and other-currency pages counted) is stored.
 """
 
 from __future__ import annotations
@@ -10,13 +12,22 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
+from decimal import Decimal
 
 from pydantic import BaseModel, Field
 
-from shared.db.market import CompetitorPriceRow, CompetitorUrlTarget, confirmed_competitor_urls, upsert_competitor_prices
+from shared.db.market import (
+    CompetitorPriceRow,
+    CompetitorUrlTarget,
+    confirmed_competitor_urls,
+    summarise_competitor_prices,
+    upsert_competitor_prices,
+)
 from shared.db.pool import transaction
-from shared.market.extract import Availability, PriceHints, extract_price
-from shared.market.fetch import DirectFetcher, FetchResult, PageFetcher
+from shared.market.extraction import Availability, PriceHints, extract_price
+from shared.market.fetch import FetchResult, PageFetcher
+from shared.market.fetchers import fetcher_from_settings
+from shared.settings import get_settings
 
 log = logging.getLogger(__name__)
 
@@ -40,10 +51,17 @@ class ScrapeSummary(BaseModel):
     retryable_errors: int = 0
     by_source: dict[str, int] = Field(default_factory=dict)
     by_error: dict[str, int] = Field(default_factory=dict)
+    fetch_requests: int = 0
+    fetch_cost: Decimal = Decimal(0)
+    variants_priced: int = 0
+    stale_pages: int = 0
+    other_currency_pages: int = 0
 
     def counts(self) -> dict[str, int]:
         """Flat counts, as a pipeline step records them."""
-        flat = self.model_dump(include={"urls", "priced", "out_of_stock", "no_price", "errors", "retryable_errors"})
+        flat = self.model_dump(include={"urls", "priced", "out_of_stock", "no_price", "errors", "retryable_errors",
+                                        "fetch_requests", "variants_priced", "stale_pages", "other_currency_pages"})
+        flat["fetch_cost_micro_usd"] = int(self.fetch_cost * 1_000_000)
         flat.update({f"source_{k}": v for k, v in sorted(self.by_source.items())})
         flat.update({f"error_{k}": v for k, v in sorted(self.by_error.items())})
         return flat
@@ -52,8 +70,9 @@ class ScrapeSummary(BaseModel):
 async def scrape_competitor_prices(shop_id: int, run_id: str, fetcher: PageFetcher | None = None) -> ScrapeSummary:
     """Fetch and price every confirmed competitor page of a shop, all at once, for one run.
 
-    Without a fetcher, a `DirectFetcher` from settings is used (and closed afterwards). Pages
-    are read as they arrive, so only the pages in flight are held in memory.
+    Without a fetcher, one is made from settings (ZenRows when its key is set, else direct) and
+    closed afterwards. Pages are read as they arrive, so only the pages in flight are held in
+    memory. Each row records how the page was fetched, in how many requests, at what cost.
     """
     with transaction() as conn:
         targets = confirmed_competitor_urls(conn, shop_id)
@@ -62,18 +81,29 @@ async def scrape_competitor_prices(shop_id: int, run_id: str, fetcher: PageFetch
         return summary
 
     if fetcher is None:
-        async with DirectFetcher.from_settings() as own:
+        own = fetcher_from_settings()
+        try:
             observed = await asyncio.gather(*(_observe(own, target, run_id) for target in targets))
+        finally:
+            await own.aclose()
     else:
         observed = await asyncio.gather(*(_observe(fetcher, target, run_id) for target in targets))
 
     rows = [row for row, _ in observed]
+    as_of = max(row.observed_at for row in rows)
     with transaction() as conn:
         upsert_competitor_prices(conn, rows)
+        days = summarise_competitor_prices(conn, shop_id, day=as_of.date(), as_of=as_of,
+                                           max_age_hours=get_settings().competitor_price_max_age_hours)
+    summary.variants_priced = sum(1 for d in days if d.priced)
+    summary.stale_pages = sum(d.stale for d in days)
+    summary.other_currency_pages = sum(d.other_currency for d in days)
 
     sources: Counter[str] = Counter()
     errors: Counter[str] = Counter()
     for row, retryable in observed:
+        summary.fetch_requests += row.fetch_attempts or 0
+        summary.fetch_cost += row.fetch_cost or 0
         if row.fetch_status == "ok":
             summary.priced += 1
             sources[row.source or "unknown"] += 1
@@ -98,8 +128,9 @@ async def _observe(
     fetcher: PageFetcher, target: CompetitorUrlTarget, run_id: str
 ) -> tuple[CompetitorPriceRow, bool]:
     """The row to store for one page, and whether its failure (if any) may pass."""
-    result: FetchResult = await fetcher.fetch(target.url)
-    base = dict(competitor_url_id=target.competitor_url_id, run_id=run_id, observed_at=result.fetched_at)
+    result: FetchResult = await fetcher.fetch(target.url, tier=target.fetch_tier)
+    base = dict(competitor_url_id=target.competitor_url_id, run_id=run_id, observed_at=result.fetched_at,
+                fetcher=result.fetcher, fetch_attempts=result.attempts, fetch_cost=result.cost)
     if not result.ok or result.html is None:
         detail = f"{result.error or 'no_html'}: {result.error_detail or ''}".strip()[:480]
         return CompetitorPriceRow(**base, fetch_status="error", error=detail), result.retryable

@@ -1,9 +1,12 @@
 """Social signals: a MOCK. No social network is read; every value is made up and labelled so.
 
-The numbers are deterministic per (shop, product, day), so a run can be replayed, and look
-plausible (a steady level per product, weekly ups and downs, mildly positive sentiment), so the
-rest of the pipeline and the briefing have something to show. Every row is stored with
-`is_mock = true` and every summary says `mocked: true`; the briefing page says MOCKED.
+`SocialSignalProvider` is the seam for a real source later: it names itself, says whether it
+is a mock, and returns one signal per product and day. The only provider now is
+`MockSocialProvider`, whose numbers are deterministic per (shop, product, day), so a run can be
+replayed, and look plausible (a steady level per product, weekly ups and downs, mildly
+positive sentiment), so the rest of the pipeline and the briefing have something to show.
+Every row is stored with `is_mock = true` and every summary says `mocked: true`; the briefing
+page says MOCKED.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import hashlib
 import re
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Literal
+from typing import Literal, Protocol
 
 from pydantic import BaseModel, Field
 
@@ -34,6 +37,7 @@ class SocialSummary(BaseModel):
     shop_id: int
     run_id: str
     day: date
+    provider: str = "mock"
     products: int = 0
     stored: int = 0
     total_mentions: int = 0
@@ -65,6 +69,25 @@ def mock_social_signal(shop_id: int, product_id: int, day: date) -> SocialSignal
                         sentiment=Decimal(repr(round(sentiment, 3))))
 
 
+class SocialSignalProvider(Protocol):
+    """A source of mentions and sentiment per product; `is_mock` is stored with every row."""
+
+    name: str
+    is_mock: bool
+
+    def signals(self, shop_id: int, products: list[tuple[int, str]], day: date) -> list[SocialSignal]: ...
+
+
+class MockSocialProvider:
+    """Made-up, deterministic signals (see `mock_social_signal`)."""
+
+    name = "mock"
+    is_mock = True
+
+    def signals(self, shop_id: int, products: list[tuple[int, str]], day: date) -> list[SocialSignal]:
+        return [mock_social_signal(shop_id, product_id, day) for product_id, _title in products]
+
+
 def run_day(run_id: str, default: date | None = None) -> date:
     """The day a run is about: the date in its id (daily-<shop>-YYYY-MM-DD), so replays agree."""
     match = re.search(r"(\d{4}-\d{2}-\d{2})(?!.*\d{4}-\d{2}-\d{2})", run_id)
@@ -76,17 +99,21 @@ def run_day(run_id: str, default: date | None = None) -> date:
     return default or datetime.now(UTC).date()
 
 
-def store_social_signals(shop_id: int, run_id: str, *, day: date | None = None) -> SocialSummary:
-    """Write one MOCK social-signal row per product of the shop for this run."""
+def store_social_signals(shop_id: int, run_id: str, *, day: date | None = None,
+                         provider: SocialSignalProvider | None = None) -> SocialSummary:
+    """Write one social-signal row per product of the shop for this run (MOCK unless a real provider is given)."""
     day = day or run_day(run_id)
+    provider = provider or MockSocialProvider()
+    if not provider.is_mock:
+        raise NotImplementedError("only the mock provider exists; a real one must label its rows and summary itself")
     with transaction() as conn:
         products = shop_products(conn, shop_id)
-        signals = [mock_social_signal(shop_id, product_id, day) for product_id, _ in products]
+        signals = provider.signals(shop_id, products, day)
         rows = [SocialSignalRow(run_id=run_id, product_id=s.product_id, mentions=s.mentions,
-                                sentiment=s.sentiment, is_mock=True) for s in signals]
+                                sentiment=s.sentiment, is_mock=provider.is_mock) for s in signals]
         stored = upsert_social_signals(conn, shop_id, rows)
     return SocialSummary(
-        shop_id=shop_id, run_id=run_id, day=day, products=len(products), stored=stored,
+        shop_id=shop_id, run_id=run_id, day=day, provider=provider.name, products=len(products), stored=stored,
         total_mentions=sum(s.mentions for s in signals),
         mean_sentiment=round(sum(float(s.sentiment) for s in signals) / len(signals), 3) if signals else None,
     )

@@ -1,23 +1,29 @@
-"""Search interest per keyword from Google Trends (through pytrends), on one scale, stored weekly.
+"""Search interest per keyword from Google Trends (through pytrends), on one scale.
 
 Google scales every request to its own 100, so two requests cannot be compared. Each batch
-therefore holds at most five keywords of which one is the same anchor keyword, and every
-batch is rescaled by the anchor: a keyword's value becomes its interest as a percentage of
-the anchor's average interest over the window. All keywords then share one scale, whichever
-batches succeeded. A batch that fails leaves its keywords missing (None, NULL in the table),
-never zero.
+therefore holds four keywords plus the same anchor keyword, and every batch is rescaled by the
+anchor: a keyword's value becomes its interest as a percentage of the anchor's average over
+the window. All keywords then share one scale, whichever batches succeeded. A batch that
+fails leaves its keywords missing (None, NULL in the tables), never zero.
+
+Per keyword and day the result is cached (trend_keyword_days): an interest index (mean of the
+last four weeks) and a four-week slope; a rerun the same day asks Google nothing for keywords
+it already has. Weekly points go to trend_observations for charts.
 
 pytrends is unmaintained: its retry option breaks with urllib3 2, so it runs with retries=0
-and a 429 is handled here, boundedly; its URLs are fixed to trends.google.com, so `TrendsClient`
-points them at `trends_base_url` (a loopback stand-in locally).
+and a 429 is waited out here, with jitter, at least 60 s, under a cap on all waiting
+(`RateLimitBackoff`, whose sleeper tests replace); its URLs are fixed to trends.google.com,
+so `TrendsClient` points them at `trends_base_url` (a loopback stand-in locally). Each batch
+request is one telemetry span (`google_trends interest_over_time`).
 """
 
 from __future__ import annotations
 
 import logging
+import random
 import time as time_module
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
@@ -27,14 +33,23 @@ from pydantic import BaseModel, Field
 from pytrends import exceptions as pytrends_errors
 from pytrends.request import BASE_TRENDS_URL, TrendReq
 
-from shared.db.market import TrendObservation, upsert_trend_observations
+from shared.db.market import (
+    TrendKeywordDay,
+    TrendObservation,
+    cached_trend_days,
+    upsert_trend_days,
+    upsert_trend_observations,
+)
 from shared.db.pool import transaction
 from shared.settings import Settings, get_settings
+from shared.telemetry import external_call
 
 log = logging.getLogger(__name__)
 
-BATCH_SIZE = 5  # Google compares at most five terms per request
+BATCH_SIZE = 5  # Google compares at most five terms per request: four keywords and the anchor
 SLOPE_WEEKS = 8
+INDEX_DAYS = 28  # the interest index and the slope look at the last four weeks
+MIN_RATE_LIMIT_WAIT = 60.0  # what pytrends' README found Google needs after a 429
 MIN_ANCHOR_MEAN = 1.0  # an anchor rounded to ~0 in a batch cannot rescale it
 TIMEOUT = (5.0, 20.0)  # connect, read
 
@@ -86,6 +101,32 @@ class TrendsClient(TrendReq):
         return self.last_payload
 
 
+@dataclass
+class RateLimitBackoff:
+    """How long to wait after a 429: exponential from `first_wait` (at least 60 s), plus up to
+    25 % jitter, and never more than `max_total_wait` over the whole run."""
+
+    first_wait: float = MIN_RATE_LIMIT_WAIT
+    max_total_wait: float = 300.0
+    sleep: Callable[[float], None] = time_module.sleep
+    jitter: Callable[[], float] = random.random
+    waited: float = 0.0
+    waits: list[float] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.first_wait = max(self.first_wait, MIN_RATE_LIMIT_WAIT)
+
+    def wait(self, consecutive: int) -> bool:
+        """Sleep before the next try after the `consecutive`-th 429 in a row; False when the cap forbids it."""
+        delay = self.first_wait * 2 ** (consecutive - 1) * (1 + 0.25 * self.jitter())
+        if self.waited + delay > self.max_total_wait:
+            return False
+        self.sleep(delay)
+        self.waited += delay
+        self.waits.append(delay)
+        return True
+
+
 # --- batches and rescaling --------------------------------------------------------------------
 
 
@@ -99,11 +140,16 @@ def plan_batches(keywords: Sequence[str], anchor: str, size: int = BATCH_SIZE) -
 
 @dataclass
 class BatchSeries:
-    """What one request returned: integer values 0..100 on that request's own scale."""
+    """What one request returned: integer values 0..100 on that request's own scale.
+
+    `partial` marks periods that are not over yet (Google's isPartial); they are left out of
+    the index, the slope and the stored points, since their value is still climbing.
+    """
 
     keywords: list[str]
     times: list[datetime]
     values: dict[str, list[int | None]]
+    partial: list[bool] = field(default_factory=list)
 
 
 def rescale_to_anchor(batch: BatchSeries, anchor: str) -> dict[str, list[float | None]] | None:
@@ -148,35 +194,49 @@ def slope_per_week(points: dict[date, float | None], window: int = SLOPE_WEEKS) 
 
 
 class KeywordTrendSummary(BaseModel):
-    latest: float | None = Field(description="Latest weekly interest, % of the anchor's mean.")
-    slope: float | None = Field(description="Interest points per week over the last weeks.")
+    index: float | None = Field(description="Mean interest over the last four weeks, % of the anchor's mean.")
+    slope: float | None = Field(description="Interest points per week over the last four weeks.")
+    cached: bool = Field(False, description="Read from today's cache, not asked of Google.")
 
 
 class TrendsSummary(BaseModel):
     shop_id: int
     anchor: str
     geo: str
+    timeframe: str
+    day: date
     keywords: int = 0
+    cached_keywords: int = 0
     batches: int = 0
     failed_batches: int = 0
     rate_limited: bool = False
+    waited_seconds: float = 0.0
+    anchor_spread: float | None = Field(
+        None, description="Largest gap between batches' rescaled anchor values at one time (0 = one scale).")
     points_stored: int = 0
     missing_keywords: list[str] = Field(default_factory=list)
     by_keyword: dict[str, KeywordTrendSummary] = Field(default_factory=dict)
 
-    def counts(self) -> dict[str, int | bool]:
-        return {"keywords": self.keywords, "batches": self.batches, "failed_batches": self.failed_batches,
-                "missing_keywords": len(self.missing_keywords), "rate_limited": self.rate_limited,
+    def counts(self) -> dict[str, int | float | bool]:
+        return {"keywords": self.keywords, "cached_keywords": self.cached_keywords, "batches": self.batches,
+                "failed_batches": self.failed_batches, "missing_keywords": len(self.missing_keywords),
+                "rate_limited": self.rate_limited, "waited_seconds": round(self.waited_seconds, 1),
                 "points_stored": self.points_stored}
 
 
 @dataclass
 class KeywordSeries:
+    """One keyword on the anchor's scale: daily (or weekly) points, the partial period left out."""
+
     keyword: str
-    weeks: dict[date, float | None]
+    points: dict[datetime, float | None]
+
+    def weeks(self) -> dict[date, float | None]:
+        return weekly(list(self.points), list(self.points.values()))
 
 
 ClientFactory = Callable[[], TrendReq]
+BatchResult = tuple[list[str], BatchSeries | None, dict[str, list[float | None]] | None]
 
 
 def collect_interest(
@@ -187,20 +247,22 @@ def collect_interest(
     geo: str,
     client_factory: ClientFactory,
     batches: Sequence[Sequence[str]] | None = None,
-    retry_429_after: float = 60.0,
-    max_429_retries: int = 1,
+    backoff: RateLimitBackoff | None = None,
     pause_between_batches: float = 1.0,
     sleep: Callable[[float], None] = time_module.sleep,
-) -> tuple[list[tuple[list[str], BatchSeries | None, dict[str, list[float | None]] | None]], bool]:
+) -> tuple[list[BatchResult], bool]:
     """Every batch fetched and rescaled: [(batch, raw series or None, rescaled or None)], rate_limited.
 
-    A 429 is waited out `max_429_retries` times; if it persists, this batch and all later
-    ones are left unfetched (asking again only prolongs Google's block).
+    A 429 is waited out by `backoff` (consecutive 429s wait longer); when its cap on waiting is
+    reached, this batch and all later ones are left unfetched, since asking again only prolongs
+    Google's block. Other failures lose only their own batch.
     """
+    backoff = backoff or RateLimitBackoff(sleep=sleep)
     plan = [list(b) for b in batches] if batches is not None else plan_batches(keywords, anchor)
     client: TrendReq | None = None
-    results: list[tuple[list[str], BatchSeries | None, dict[str, list[float | None]] | None]] = []
+    results: list[BatchResult] = []
     rate_limited = False
+    consecutive_429 = 0
     for index, batch in enumerate(plan):
         if rate_limited:
             results.append((batch, None, None))
@@ -208,17 +270,19 @@ def collect_interest(
         if index and pause_between_batches:
             sleep(pause_between_batches)
         series = None
-        for attempt in range(max_429_retries + 1):
+        while True:
             try:
                 client = client or _open(client_factory)
                 series = _fetch_batch(client, batch, timeframe, geo)
+                consecutive_429 = 0
                 break
             except TrendsRateLimitedError:
-                if attempt == max_429_retries:
+                consecutive_429 += 1
+                if not backoff.wait(consecutive_429):
                     rate_limited = True
-                    log.warning("Google Trends keeps answering 429; %d batches left unfetched", len(plan) - index)
-                else:
-                    sleep(retry_429_after)
+                    log.warning("Google Trends keeps answering 429 after %.0f s of waiting; %d batches left unfetched",
+                                backoff.waited, len(plan) - index)
+                    break
             except TrendsError as exc:
                 log.warning("trends batch %s failed: %s", batch, exc)
                 break
@@ -231,29 +295,35 @@ def collect_interest(
 
 def _open(client_factory: ClientFactory) -> TrendReq:
     """A client; pytrends asks for its cookie on creation, which can meet a 429 or a dead network."""
-    try:
-        return client_factory()
-    except pytrends_errors.TooManyRequestsError as exc:
-        raise TrendsRateLimitedError("429 for the cookie request") from exc
-    except (requests.RequestException, pytrends_errors.ResponseError) as exc:
-        raise TrendsResponseError(f"cannot reach Google Trends: {type(exc).__name__}", retryable=True) from exc
+    with external_call("google_trends", "cookie") as call:
+        try:
+            return client_factory()
+        except pytrends_errors.TooManyRequestsError as exc:
+            call.set_outcome("throttled")
+            raise TrendsRateLimitedError("429 for the cookie request") from exc
+        except (requests.RequestException, pytrends_errors.ResponseError) as exc:
+            raise TrendsResponseError(f"cannot reach Google Trends: {type(exc).__name__}", retryable=True) from exc
 
 
 def _fetch_batch(client: TrendReq, batch: list[str], timeframe: str, geo: str) -> BatchSeries:
-    try:
-        client.build_payload(batch, timeframe=timeframe, geo=geo)
-        frame = client.interest_over_time()
-    except pytrends_errors.TooManyRequestsError as exc:
-        raise TrendsRateLimitedError(f"429 for {batch}") from exc
-    except pytrends_errors.ResponseError as exc:
-        status = getattr(exc.response, "status_code", 0)
-        raise TrendsResponseError(f"HTTP {status} for {batch}", retryable=status >= 500) from exc
-    except (requests.RequestException, ValueError, KeyError) as exc:
-        raise TrendsResponseError(f"{type(exc).__name__}: {exc}"[:200], retryable=True) from exc
-    if frame.empty:
-        raise TrendsResponseError(f"no data for {batch}", retryable=False)
+    with external_call("google_trends", "interest_over_time", keywords=len(batch), geo=geo or "world") as call:
+        try:
+            client.build_payload(batch, timeframe=timeframe, geo=geo)
+            frame = client.interest_over_time()
+        except pytrends_errors.TooManyRequestsError as exc:
+            call.set_outcome("throttled")
+            raise TrendsRateLimitedError(f"429 for {batch}") from exc
+        except pytrends_errors.ResponseError as exc:
+            status = getattr(exc.response, "status_code", 0)
+            raise TrendsResponseError(f"HTTP {status} for {batch}", retryable=status >= 500) from exc
+        except (requests.RequestException, ValueError, KeyError) as exc:
+            raise TrendsResponseError(f"{type(exc).__name__}: {exc}"[:200], retryable=True) from exc
+        if frame.empty:
+            call.set_outcome("empty")
+            raise TrendsResponseError(f"no data for {batch}", retryable=False)
     times = [ts.to_pydatetime().replace(tzinfo=UTC) for ts in pd.to_datetime(frame.index)]
     values: dict[str, list[int | None]] = {k: [int(v) for v in frame[k].tolist()] for k in batch}
+    partial = [bool(v) for v in frame["isPartial"].tolist()] if "isPartial" in frame else [False] * len(times)
     # Google marks points without data (hasData false) with a 0 that is not a zero.
     payload = getattr(client, "last_payload", None) or {}
     timeline = payload.get("default", {}).get("timelineData", []) if isinstance(payload, dict) else []
@@ -262,21 +332,19 @@ def _fetch_batch(client: TrendReq, batch: list[str], timeframe: str, geo: str) -
             for column, has_data in enumerate(point.get("hasData", [])):
                 if not has_data and column < len(batch):
                     values[batch[column]][row] = None
-    return BatchSeries(list(batch), times, values)
+    return BatchSeries(list(batch), times, values, partial)
 
 
-def combine(
-    results: Sequence[tuple[list[str], BatchSeries | None, dict[str, list[float | None]] | None]],
-    keywords: Sequence[str],
-    anchor: str,
-) -> dict[str, KeywordSeries | None]:
-    """One weekly series per keyword (anchor included); None for keywords no batch delivered."""
-    collected: dict[str, list[dict[date, float | None]]] = {}
+def combine(results: Sequence[BatchResult], keywords: Sequence[str], anchor: str) -> dict[str, KeywordSeries | None]:
+    """One series per keyword (anchor included); None for keywords no batch delivered."""
+    collected: dict[str, list[dict[datetime, float | None]]] = {}
     for batch, series, rescaled in results:
         if series is None or rescaled is None:
             continue
+        partial = series.partial or [False] * len(series.times)
         for keyword in batch:
-            collected.setdefault(keyword, []).append(weekly(series.times, rescaled[keyword]))
+            collected.setdefault(keyword, []).append(
+                {t: v for t, v, p in zip(series.times, rescaled[keyword], partial) if not p})
     out: dict[str, KeywordSeries | None] = {}
     for keyword in dict.fromkeys([anchor, *keywords]):
         copies = collected.get(keyword)
@@ -284,70 +352,126 @@ def combine(
             out[keyword] = None
             continue
         # The anchor (or a keyword asked twice) appears in several batches: average the copies.
-        weeks = sorted({week for copy in copies for week in copy})
-        merged = {}
-        for week in weeks:
-            known = [copy[week] for copy in copies if copy.get(week) is not None]
-            merged[week] = sum(known) / len(known) if known else None
+        merged: dict[datetime, float | None] = {}
+        for moment in sorted({t for copy in copies for t in copy}):
+            known = [copy[moment] for copy in copies if copy.get(moment) is not None]
+            merged[moment] = sum(known) / len(known) if known else None
         out[keyword] = KeywordSeries(keyword, merged)
     return out
+
+
+def anchor_spread(results: Sequence[BatchResult], anchor: str) -> float | None:
+    """The largest difference, at one moment, between the batches' rescaled anchor values."""
+    copies = [dict(zip(series.times, rescaled[anchor])) for _, series, rescaled in results
+              if series is not None and rescaled is not None]
+    if len(copies) < 2:
+        return None
+    spread = 0.0
+    for moment in copies[0]:
+        values = [c[moment] for c in copies if c.get(moment) is not None]
+        if len(values) > 1:
+            spread = max(spread, max(values) - min(values))
+    return spread
+
+
+def index_and_slope(series: KeywordSeries, days: int = INDEX_DAYS) -> tuple[float | None, float | None]:
+    """Mean interest and least-squares slope (points per week) over the last `days` days."""
+    known = [(t, v) for t, v in series.points.items() if v is not None]
+    if not known:
+        return None, None
+    last = known[-1][0]
+    window = [(t, v) for t, v in known if t > last - timedelta(days=days)]
+    mean = sum(v for _, v in window) / len(window)
+    if len(window) < 2:
+        return mean, None
+    xs = [(t - window[0][0]).total_seconds() / (7 * 86400) for t, _ in window]
+    ys = [v for _, v in window]
+    mean_x = sum(xs) / len(xs)
+    spread = sum((x - mean_x) ** 2 for x in xs)
+    slope = sum((x - mean_x) * (y - mean) for x, y in zip(xs, ys)) / spread if spread else None
+    return mean, slope
 
 
 def fetch_trends(
     shop_id: int,
     keywords: Sequence[str],
     *,
+    geo: str | None = None,
     settings: Settings | None = None,
     client_factory: ClientFactory | None = None,
-    retry_429_after: float = 60.0,
-    max_429_retries: int = 1,
-    pause_between_batches: float = 1.0,
+    backoff: RateLimitBackoff | None = None,
+    pause_between_batches: float | None = None,
     now: datetime | None = None,
 ) -> TrendsSummary:
-    """Fetch weekly interest for the keywords, store it, and summarise it.
+    """Interest index and four-week slope per keyword, on the anchor's scale, cached per day.
 
-    Keywords of failed batches are stored as missing (NULL) for the weeks other batches
-    covered, and listed in the summary. When every batch failed because of rate limiting, a
-    retryable `TrendsRateLimitedError` is raised so the step is tried again later.
+    Keywords already fetched today come from the cache; the rest are asked in batches of four
+    plus the anchor. Keywords of failed batches are stored as missing (NULL) and listed in the
+    summary. When nothing could be fetched because of rate limiting, a retryable
+    `TrendsRateLimitedError` is raised so the step is tried again later.
     """
     settings = settings or get_settings()
     anchor = settings.trends_anchor_keyword
-    geo = settings.trends_geo
+    geo = (geo if geo is not None else settings.trends_geo).upper()
+    timeframe = settings.trends_timeframe
+    now = now or datetime.now(UTC)
+    day = now.date()
     factory = client_factory or (
         lambda: TrendsClient(settings.trends_base_url, hl=f"en-{geo or 'US'}", tz=0, timeout=TIMEOUT)
     )
-    plan = plan_batches(keywords, anchor)
-    wanted = [k for batch in plan for k in batch[1:]]
-    summary = TrendsSummary(shop_id=shop_id, anchor=anchor, geo=geo, keywords=len(wanted), batches=len(plan))
-    if not plan:
+    backoff = backoff or RateLimitBackoff(first_wait=settings.trends_retry_after_seconds,
+                                          max_total_wait=settings.trends_max_wait_seconds)
+    pause = settings.trends_pause_seconds if pause_between_batches is None else pause_between_batches
+    wanted = list(dict.fromkeys(k.strip() for k in keywords if k.strip() and k.strip().casefold() != anchor.casefold()))
+    summary = TrendsSummary(shop_id=shop_id, anchor=anchor, geo=geo, timeframe=timeframe, day=day, keywords=len(wanted))
+    with transaction() as conn:
+        cached = cached_trend_days(conn, shop_id, geo=geo, timeframe=timeframe, day=day)
+    for keyword in wanted:
+        if keyword in cached:
+            hit = cached[keyword]
+            summary.by_keyword[keyword] = KeywordTrendSummary(
+                index=None if hit.index is None else round(hit.index, 2),
+                slope=None if hit.slope is None else round(hit.slope, 3), cached=True)
+    summary.cached_keywords = len(summary.by_keyword)
+    to_fetch = [k for k in wanted if k not in cached]
+    if not to_fetch:
         return summary
+
+    plan = plan_batches(to_fetch, anchor)
+    summary.batches = len(plan)
     results, summary.rate_limited = collect_interest(
-        wanted, anchor=anchor, timeframe=settings.trends_timeframe, geo=geo, client_factory=factory,
-        batches=plan, retry_429_after=retry_429_after, max_429_retries=max_429_retries,
-        pause_between_batches=pause_between_batches,
+        to_fetch, anchor=anchor, timeframe=timeframe, geo=geo, client_factory=factory, batches=plan,
+        backoff=backoff, pause_between_batches=pause, sleep=backoff.sleep,
     )
+    summary.waited_seconds = backoff.waited
     summary.failed_batches = sum(1 for _, _, rescaled in results if rescaled is None)
-    series = combine(results, wanted, anchor)
+    spread = anchor_spread(results, anchor)
+    summary.anchor_spread = None if spread is None else round(spread, 3)
+    series = combine(results, to_fetch, anchor)
+
+    all_weeks = sorted({week for s in series.values() if s for week in s.weeks()})
+    points, days = [], []
+    for keyword, found in series.items():
+        weeks = found.weeks() if found else dict.fromkeys(all_weeks)
+        for week, value in weeks.items():
+            interest = None if value is None else Decimal(repr(round(value, 3)))
+            points.append(TrendObservation(keyword=keyword, geo=geo, period_start=week, interest=interest,
+                                           anchor=anchor if interest is not None else None))
+        index, slope = index_and_slope(found) if found else (None, None)
+        days.append(TrendKeywordDay(keyword=keyword, geo=geo, timeframe=timeframe, day=day,
+                                    status="ok" if index is not None else "missing", index=index, slope=slope,
+                                    anchor=anchor))
+        if keyword == anchor:
+            continue
+        summary.by_keyword[keyword] = KeywordTrendSummary(
+            index=None if index is None else round(index, 2), slope=None if slope is None else round(slope, 3))
+        if index is None:
+            summary.missing_keywords.append(keyword)
+    with transaction() as conn:
+        summary.points_stored = upsert_trend_observations(conn, shop_id, points, fetched_at=now)
+        upsert_trend_days(conn, shop_id, days, fetched_at=now)
     if all(s is None for s in series.values()):
         if summary.rate_limited:
             raise TrendsRateLimitedError(f"Google Trends rate limit: none of {len(plan)} batches fetched")
         raise TrendsResponseError(f"no trends batch succeeded ({len(plan)} tried)", retryable=True)
-
-    all_weeks = sorted({week for s in series.values() if s for week in s.weeks})
-    rows = []
-    for keyword, found in series.items():
-        weeks = found.weeks if found else dict.fromkeys(all_weeks)
-        for week, value in weeks.items():
-            interest = None if value is None else Decimal(repr(round(value, 3)))
-            rows.append(TrendObservation(keyword=keyword, geo=geo, period_start=week, interest=interest,
-                                         anchor=anchor if interest is not None else None))
-        latest = next((v for v in reversed(list(weeks.values())) if v is not None), None)
-        slope = slope_per_week(weeks)
-        summary.by_keyword[keyword] = KeywordTrendSummary(
-            latest=None if latest is None else round(latest, 2), slope=None if slope is None else round(slope, 3)
-        )
-        if found is None:
-            summary.missing_keywords.append(keyword)
-    with transaction() as conn:
-        summary.points_stored = upsert_trend_observations(conn, shop_id, rows, fetched_at=now or datetime.now(UTC))
     return summary

@@ -12,6 +12,7 @@ from shared.db import catalogue, market
 from shared.db.price_history import price_changes
 from shared.db.costs import effective_costs
 from shared.db.shops import Shop
+from shared.market.trend_keywords import product_keywords
 from shared.pricing.elasticity import DEFAULT_PRIOR_SD, ElasticityEstimates, estimate_elasticities, weekly_panel
 from shared.pricing.engine import SALES_WINDOW_DAYS, PricingInput, PricingPolicy, VariantPricingRow
 from shared.settings import Settings
@@ -107,12 +108,13 @@ def load_pricing_input(
         conn, shop.id, run_id, max_age_hours=settings.competitor_price_max_age_hours, currency=shop.currency
     )
     trends = {t.keyword: t for t in market.keyword_trends(conn, shop.id)}
+    keywords = product_keywords(conn, shop.id)
     elasticities = load_elasticities(conn, shop.id, variants, settings)
     rows = []
     for v in variants:
         cost, cost_source = costs.get(v.variant_id, (None, None))
         stats = competitors.get(v.variant_id)
-        trend = trends.get((v.product_type or "").lower())
+        trend = trends.get(keywords.get(v.product_id, ""))
         group = elasticities.by_group.get(product_group(v))
         rows.append(VariantPricingRow(
             variant_id=v.variant_id,

@@ -36,7 +36,7 @@ class FakeFetcher:
         self.in_flight = 0
         self.most_in_flight = 0
 
-    async def fetch(self, url: str) -> FetchResult:
+    async def fetch(self, url: str, *, tier: str = "standard") -> FetchResult:
         self.in_flight += 1
         self.most_in_flight = max(self.most_in_flight, self.in_flight)
         await asyncio.sleep(0.01)
@@ -99,6 +99,15 @@ async def test_each_page_gets_one_row_per_run_with_status_price_and_source():
     assert (no_price["fetch_status"], no_price["price"]) == ("no_price", None)
     assert error["fetch_status"] == "error" and error["error"].startswith("blocked_by_robots")
     assert (hinted["price"], hinted["currency"], hinted["source"]) == (Decimal("31.50"), "GBP", "selector")
+    assert all((r["fetcher"], r["fetch_attempts"], r["fetch_cost"]) == ("direct", 1, Decimal(0)) for r in rows.values())
+
+    # The day's summary per variant: the out-of-stock page is counted, not used.
+    assert (summary.variants_priced, summary.stale_pages, summary.other_currency_pages) == (2, 0, 0)
+    with transaction() as conn:
+        days = conn.execute("SELECT variant_id, min_price, priced, out_of_stock FROM competitor_price_days "
+                            "WHERE shop_id = %s ORDER BY variant_id", (shop.shop_id,)).fetchall()
+    assert [(d["min_price"], d["priced"], d["out_of_stock"]) for d in days] == [
+        (Decimal("19.99"), 1, 0), (None, 0, 1), (Decimal("31.50"), 1, 0)]
 
 
 async def test_all_pages_failing_transiently_asks_for_a_retry():

@@ -67,6 +67,11 @@ def test_price_rows_are_validated():
     with pytest.raises(ValidationError):
         CompetitorPriceRow(competitor_url_id=1, run_id="r", observed_at=NOW, fetch_status="ok")  # ok without price
     assert price_row(1, "r", NOW, price="12.345").price == Decimal("12.35")
+    costly = CompetitorPriceRow(competitor_url_id=1, run_id="r", observed_at=NOW, fetch_status="error",
+                                fetcher="zenrows", fetch_attempts=3, fetch_cost=Decimal("0.0012345678"))
+    assert costly.fetch_cost == Decimal("0.001235")  # what numeric(12, 6) keeps
+    with pytest.raises(ValidationError):
+        CompetitorPriceRow(competitor_url_id=1, run_id="r", observed_at=NOW, fetch_status="error", fetcher="proxy")
 
 
 def test_stats_use_fresh_in_stock_same_currency_prices_only():
@@ -130,3 +135,46 @@ def test_missing_trend_points_stay_null_and_never_erase_known_ones():
     assert trends["mug"].slope_per_week == pytest.approx(2.0)
     assert (trends["scarf"].latest_interest, trends["scarf"].slope_per_week, trends["scarf"].points) == (None, None, 0)
     assert (scarf["n"], scarf["known"]) == (6, 0)
+
+
+def test_the_day_summary_uses_fresh_in_stock_shop_currency_prices_and_says_what_it_left_out():
+    shop = make_shop(products=2)
+    variant, lonely = shop.variant_ids
+    with transaction() as conn:
+        urls = {}
+        for name in "ABCDEFGH":
+            competitor = market.upsert_competitor(conn, shop.shop_id, name=name, domain=f"{name.lower()}.example")
+            urls[name] = market.upsert_competitor_url(conn, competitor, variant, f"https://{name}.example/p")
+        only = market.upsert_competitor(conn, shop.shop_id, name="Only", domain="only.example")
+        urls["only"] = market.upsert_competitor_url(conn, only, lonely, "https://only.example/p")
+        earlier = NOW - timedelta(hours=1)
+        market.upsert_competitor_prices(conn, [
+            price_row(urls["A"], "run-2", NOW, price="10.00"),
+            price_row(urls["B"], "run-2", NOW, price="14.00"),
+            price_row(urls["C"], "run-2", NOW, price="8.00", availability="out_of_stock"),
+            price_row(urls["D"], "run-2", NOW, price="9.00", currency="EUR"),
+            price_row(urls["E"], "run-2", NOW, price="9.50", currency="USD"),
+            price_row(urls["F"], "run-1", NOW - timedelta(hours=49), price="5.00"),  # stale
+            price_row(urls["G"], "run-1", earlier, price="11.00"),  # failed now: the earlier price counts
+            price_row(urls["G"], "run-2", NOW, status="error"),
+            price_row(urls["H"], "run-2", NOW, price="13.00", availability="unknown"),
+            price_row(urls["only"], "run-1", NOW - timedelta(days=3), price="20.00"),  # stale only
+        ])
+        day = NOW.date()
+        first = market.summarise_competitor_prices(conn, shop.shop_id, day=day, as_of=NOW, max_age_hours=48)
+        again = market.summarise_competitor_prices(conn, shop.shop_id, day=day, as_of=NOW, max_age_hours=48)
+        stored = conn.execute("SELECT * FROM competitor_price_days WHERE shop_id = %s ORDER BY variant_id",
+                              (shop.shop_id,)).fetchall()
+        stats = market.competitor_price_stats(conn, shop.shop_id, "run-2", max_age_hours=48)
+    assert first == again and len(stored) == 2  # one row per variant and day
+    summary = {d.variant_id: d for d in first}
+    main = summary[variant]
+    # Used: A 10, G 11, H 13, B 14. Left out: C (out of stock), D and E (other currencies), F (stale).
+    assert (main.min, main.median, main.max, main.priced) == (Decimal("10.00"), Decimal("12.00"), Decimal("14.00"), 4)
+    assert (main.out_of_stock, main.stale, main.other_currency, main.other_currencies) == (1, 1, 2, ["EUR", "USD"])
+    assert summary[lonely].priced == 0 and summary[lonely].min is None and summary[lonely].stale == 1
+    assert stored[0]["other_currencies"] == ["EUR", "USD"] and stored[0]["median_price"] == Decimal("12.00")
+    # What pricing reads agrees with the day summary.
+    assert (stats[variant].min, stats[variant].median, stats[variant].max, stats[variant].count) == (
+        main.min, main.median, main.max, main.priced)
+    assert lonely not in stats

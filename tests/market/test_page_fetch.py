@@ -272,3 +272,67 @@ async def test_a_crawl_delay_in_robots_txt_widens_the_interval():
         times = sorted(t for t, _ in s.recorder.hits)
         pages = times[1:]  # the delay is known once robots.txt has been read
         assert pages[1] - pages[0] >= 0.95
+
+
+# --- the guard, by the list of targets ---------------------------------------------------
+
+FORBIDDEN_TARGETS = ["127.0.0.1", "10.0.0.7", "10.255.1.2", "169.254.169.254"]
+
+
+@pytest.mark.parametrize("address", FORBIDDEN_TARGETS)
+async def test_a_name_resolving_to_a_forbidden_address_is_refused_before_any_connection(address):
+    asked = []
+
+    async def resolver(host: str, _port: int) -> list[str]:
+        asked.append(host)
+        return [address]
+
+    async with fetcher(allow_private_networks=False, resolver=resolver, timeout_seconds=2) as f:
+        result = await f.fetch("http://competitor.example/products/board")
+    assert asked == ["competitor.example"]  # the check runs on the resolved address
+    assert result.error is FetchErrorKind.ssrf_refused and not result.retryable
+    assert address in (result.error_detail or "")
+
+
+@pytest.mark.parametrize("address", FORBIDDEN_TARGETS)
+async def test_literal_forbidden_addresses_are_refused(address):
+    async with fetcher(allow_private_networks=False, timeout_seconds=2) as f:
+        result = await f.fetch(f"http://{address}/latest/meta-data/")
+    assert result.error is FetchErrorKind.ssrf_refused
+
+
+@pytest.mark.parametrize("address", FORBIDDEN_TARGETS)
+async def test_a_redirect_to_a_forbidden_address_is_refused(address):
+    # The competitor's site runs on 127.0.0.2, allowed here as if it were public; everything else
+    # is judged by the default rules. It redirects to a name that resolves to a forbidden address.
+    outer_address = ipaddress.ip_address("127.0.0.2")
+
+    async def resolver(host: str, _port: int) -> list[str]:
+        return [str(outer_address)] if host == "competitor.example" else [address]
+
+    def policy(candidate) -> bool:
+        return candidate == outer_address or is_public_address(candidate)
+
+    for outer in serve(host=str(outer_address), redirect_to="http://internal.example/admin"):
+        port = outer.base.rsplit(":", 1)[1]
+        async with fetcher(address_allowed=policy, resolver=resolver, timeout_seconds=2) as f:
+            result = await f.fetch(f"http://competitor.example:{port}/away")
+        assert outer.recorder.paths() == ["/robots.txt", "/away"]
+        assert result.error is FetchErrorKind.ssrf_refused
+        assert result.final_url.startswith("http://internal.example/")
+        assert address in (result.error_detail or "")
+
+
+async def test_the_setting_allows_private_targets_for_the_local_sample_store(site):
+    from shared.settings import Settings
+
+    async def resolver(host: str, _port: int) -> list[str]:
+        return ["127.0.0.1"]
+
+    port = site.base.rsplit(":", 1)[1]
+    url = f"http://competitor.example:{port}/products/board"
+    async with DirectFetcher.from_settings(Settings(), resolver=resolver, interval_seconds=0) as f:
+        assert (await f.fetch(url)).error is FetchErrorKind.ssrf_refused
+    async with DirectFetcher.from_settings(Settings(competitor_fetch_allow_private_networks=True),
+                                           resolver=resolver, interval_seconds=0) as f:
+        assert (await f.fetch(url)).ok

@@ -41,3 +41,13 @@ def test_stored_rows_are_marked_mock_and_the_summary_says_mocked():
                             (run_id, shop.shop_id)).fetchall()
     assert len(rows) == 3 and all(row["is_mock"] for row in rows)
     assert sum(row["mentions"] for row in rows) == summary.total_mentions
+
+
+def test_the_provider_interface_and_its_mock_say_they_are_mocked():
+    from shared.market.social import MockSocialProvider, SocialSignalProvider
+
+    provider: SocialSignalProvider = MockSocialProvider()
+    assert provider.is_mock and provider.name == "mock"
+    signals = provider.signals(7, [(1, "Mug"), (2, "Board")], date(2026, 11, 29))
+    assert [s.product_id for s in signals] == [1, 2] and all(s.is_mock for s in signals)
+    assert signals[0] == mock_social_signal(7, 1, date(2026, 11, 29))
