@@ -87,6 +87,60 @@ def cmd_import_catalog(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_connect_accounting(args: argparse.Namespace) -> int:
+    from shared.db.accounting import connect_accounting, disconnect_accounting
+    from shared.db.pool import close_pool, transaction
+    from shared.db.shops import get_shop
+
+    try:
+        with transaction() as conn:
+            shop = get_shop(conn, args.shop)
+            if shop is None:
+                print(f"shop {args.shop} is not installed", file=sys.stderr)
+                return 1
+            if args.disconnect:
+                gone = disconnect_accounting(conn, shop.id)
+                print(f"{shop.domain}: accounting connection {'removed' if gone else 'was not set'}; "
+                      "Shopify and CSV costs count again")
+                return 0
+            if not args.service or not args.consumer_id:
+                print("--service and --consumer-id are required (or --disconnect)", file=sys.stderr)
+                return 2
+            connection = connect_accounting(conn, shop.id, args.service, args.consumer_id,
+                                            books_currency=args.books_currency or shop.currency)
+    except ValueError as exc:
+        print(f"not connected: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        close_pool()
+    print(f"{shop.domain}: costs will be read from {connection.service_id} (Apideck consumer {connection.consumer_id}, "
+          f"books in {connection.books_currency}) at the next update_costs")
+    return 0
+
+
+def cmd_accounting_report(args: argparse.Namespace) -> int:
+    import json
+
+    from shared.db.accounting import accounting_report
+    from shared.db.pool import close_pool, transaction
+    from shared.db.shops import get_shop
+
+    try:
+        with transaction() as conn:
+            shop = get_shop(conn, args.shop)
+            report = accounting_report(conn, shop.id) if shop else None
+    finally:
+        close_pool()
+    if shop is None:
+        print(f"shop {args.shop} is not installed", file=sys.stderr)
+        return 1
+    if report is None:
+        print(f"{shop.domain}: no accounting system connected (costs come from Shopify, then CSV)")
+        return 0
+    print(json.dumps(report, indent=2, default=str))
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from benchmarks.shopify_sync import run_benchmark
 
@@ -126,6 +180,18 @@ def build_parser() -> argparse.ArgumentParser:
     catalog.add_argument("file", help="the CSV file (UTF-8, with or without BOM)")
     catalog.add_argument("--shop", required=True, help="the shop's domain, name.myshopify.com")
     catalog.set_defaults(handler=cmd_import_catalog)
+
+    accounting = commands.add_parser("connect-accounting", help="read the shop's costs from QuickBooks or Xero via Apideck")
+    accounting.add_argument("--shop", required=True, help="the shop's domain, name.myshopify.com")
+    accounting.add_argument("--service", choices=["quickbooks", "xero"], help="the accounting system (Apideck service id)")
+    accounting.add_argument("--consumer-id", help="the shop's Apideck consumer id (its Vault connection)")
+    accounting.add_argument("--books-currency", help="currency of the books, for items that name none (default: the shop's)")
+    accounting.add_argument("--disconnect", action="store_true", help="forget the connection and its costs")
+    accounting.set_defaults(handler=cmd_connect_accounting)
+
+    accounting_report = commands.add_parser("accounting-report", help="the accounting connection's status and match report")
+    accounting_report.add_argument("--shop", required=True, help="the shop's domain, name.myshopify.com")
+    accounting_report.set_defaults(handler=cmd_accounting_report)
 
     bench = commands.add_parser("bench", help="benchmarks printed side by side with their baseline")
     bench.add_argument("what", choices=["sync"], help="sync: paginated sync at the rate limit, and bulk upsert vs COPY")

@@ -114,6 +114,21 @@ class Settings(BaseSettings):
     # --- telemetry ---
     log_level: str = Field("WARNING", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$", description="Python log level.")
 
+    # --- accounting costs (Apideck Unify) ---
+    apideck_base_url: str = Field(
+        "https://unify.apideck.com", description="Origin of Apideck's Unify API; tests point it at a stand-in."
+    )
+    apideck_app_id: str | None = Field(None, description="Apideck application id (x-apideck-app-id). Unset: no Apideck.")
+    apideck_api_key: SecretStr | None = secret_field("Apideck API key, sent as a Bearer token. Unset: no Apideck.")
+    apideck_page_size: int = Field(200, ge=1, le=200, description="Invoice items per page (Apideck allows 1-200).")
+    apideck_max_attempts: int = Field(5, ge=1, le=20, description="Tries per page when Apideck answers 429 or 5xx.")
+    apideck_timeout_seconds: float = Field(30.0, gt=0, description="Per request to Apideck.")
+
+    # --- applying approved prices ---
+    pricing_apply_approved: bool = Field(
+        False, description="Off: suggest only. On: approved recommendations may be written to Shopify (needs write_products)."
+    )
+
     @property
     def media_dir(self) -> Path:
         return self.local_data_dir / "media"
