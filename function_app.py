@@ -16,7 +16,7 @@ import activities
 from activities import apply_webhook_events
 from orchestrations import daily_pipeline, process_webhook_events, sync_catalogue
 from shared import http_api, scheduling
-from shared.shopify import catalog_import, oauth, webhook_endpoint, webhook_queue
+from shared.shopify import catalog_import, oauth, price_endpoints, webhook_endpoint, webhook_queue
 
 app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)
 app.register_functions(daily_pipeline.bp)
@@ -62,6 +62,27 @@ def briefing_link(req: func.HttpRequest) -> func.HttpResponse:
 @app.route(route="shops/{shop}/catalog", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
 def import_catalog(req: func.HttpRequest) -> func.HttpResponse:
     return catalog_import.http_import(req.route_params.get("shop", ""), req.get_body())
+
+
+@app.route(route="shops/{shop}/recommendations/approve", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+def approve_recommendations(req: func.HttpRequest) -> func.HttpResponse:
+    return price_endpoints.approve(req, req.route_params.get("shop", ""))
+
+
+@app.route(route="shops/{shop}/recommendations/apply", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+async def apply_recommendations(req: func.HttpRequest) -> func.HttpResponse:
+    # Suggest-only unless PRICING_APPLY_APPROVED is on; answers 409 then.
+    return await price_endpoints.apply(req, req.route_params.get("shop", ""))
+
+
+@app.route(route="shops/{shop}/prices/revert", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+async def revert_prices(req: func.HttpRequest) -> func.HttpResponse:
+    return await price_endpoints.revert(req, req.route_params.get("shop", ""))
+
+
+@app.route(route="shops/{shop}/prices/changes", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+def price_change_log(req: func.HttpRequest) -> func.HttpResponse:
+    return price_endpoints.changes(req.route_params.get("shop", ""))
 
 
 @app.route(route="auth/shopify/install", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)

@@ -21,6 +21,10 @@ EXPECTED_HTTP = {
     "shopify_callback": ("auth/shopify/callback", ["GET"], "ANONYMOUS"),
     "shopify_webhook": ("webhooks/shopify", ["POST"], "ANONYMOUS"),
     "import_catalog": ("shops/{shop}/catalog", ["POST"], "FUNCTION"),
+    "approve_recommendations": ("shops/{shop}/recommendations/approve", ["POST"], "FUNCTION"),
+    "apply_recommendations": ("shops/{shop}/recommendations/apply", ["POST"], "FUNCTION"),
+    "revert_prices": ("shops/{shop}/prices/revert", ["POST"], "FUNCTION"),
+    "price_change_log": ("shops/{shop}/prices/changes", ["GET"], "FUNCTION"),
 }
 EXPECTED_ACTIVITIES = {
     "begin_run", "finish_run", "sync_shopify", "update_costs", "scrape_competitors", "fetch_trends",

@@ -191,3 +191,83 @@ def test_revert_leaves_a_price_changed_after_the_apply(shop) -> None:
     now = prices_in_shopify(emulator, domain, chosen.values())
     assert now[a["shopify_id"]] == Decimal("55.55")
     assert now[chosen["c"]["shopify_id"]] == chosen["c"]["price"]
+
+
+# --- the HTTP routes and the command line ------------------------------------------------------------
+
+
+def install_token(domain: str) -> None:
+    from shared.db.shop_tokens import install_tokens
+    from shared.shopify.token_endpoint import TokenGrant
+    from shared.shopify.tokens import seal_grant, token_cipher
+
+    now = datetime.now(timezone.utc)
+    grant = TokenGrant(access_token=TOKEN, scope="read_products,write_products")
+    with transaction() as conn:
+        install_tokens(conn, domain, seal_grant(token_cipher(), domain, grant, now), now=now)
+
+
+def request(domain: str, path: str, body: dict | bytes | None = None):
+    import json
+
+    import azure.functions as func
+
+    raw = body if isinstance(body, bytes) else json.dumps(body or {}).encode()
+    return func.HttpRequest(method="POST", url=f"http://127.0.0.1/api/shops/{domain}/{path}", body=raw,
+                            route_params={"shop": domain})
+
+
+def test_the_http_routes_approve_apply_and_revert(shop, monkeypatch) -> None:
+    import json
+
+    from shared.shopify import price_endpoints
+
+    emulator, domain, shop_id, run_id, chosen = shop
+    install_token(domain)
+    monkeypatch.setenv("SHOPIFY_ADMIN_BASE_URL", emulator.admin_base_url_template)
+    get_settings.cache_clear()
+
+    bad = price_endpoints.approve(request(domain, "recommendations/approve", {"skus": "A-1", "colour": "red"}), domain)
+    assert bad.status_code == 422
+    assert {p["field"] for p in json.loads(bad.get_body())["problems"]} == {"skus", "colour"}
+    unknown = price_endpoints.approve(request(domain, "recommendations/approve", {"skus": ["NOPE"]}), domain)
+    assert unknown.status_code == 422 and json.loads(unknown.get_body())["not_found"] == ["NOPE"]
+    ok = price_endpoints.approve(request(domain, "recommendations/approve", {"all": True, "by": "ana"}), domain)
+    assert ok.status_code == 200 and json.loads(ok.get_body())["decided"] == 3
+
+    monkeypatch.setenv("PRICING_APPLY_APPROVED", "false")
+    get_settings.cache_clear()
+    refused = asyncio.run(price_endpoints.apply(request(domain, "recommendations/apply"), domain))
+    assert refused.status_code == 409 and mutations(emulator, domain) == 0
+
+    monkeypatch.setenv("PRICING_APPLY_APPROVED", "true")
+    get_settings.cache_clear()
+    applied = asyncio.run(price_endpoints.apply(request(domain, "recommendations/apply", {"by": "ana"}), domain))
+    assert applied.status_code == 200 and json.loads(applied.get_body())["applied"] == 3
+    log = json.loads(price_endpoints.changes(domain).get_body())["changes"]
+    assert {(c["result"], c["how"], c["applied_by"]) for c in log} == {("applied", "http", "ana")}
+
+    reverted = asyncio.run(price_endpoints.revert(request(domain, "prices/revert"), domain))
+    assert reverted.status_code == 200 and json.loads(reverted.get_body())["applied"] == 3
+    assert prices_in_shopify(emulator, domain, chosen.values()) == {v["shopify_id"]: v["price"] for v in chosen.values()}
+
+
+def test_the_command_line_approves_applies_and_reverts(shop, monkeypatch, capsys) -> None:
+    from shared.cli import main
+
+    emulator, domain, shop_id, run_id, chosen = shop
+    install_token(domain)
+    monkeypatch.setenv("SHOPIFY_ADMIN_BASE_URL", emulator.admin_base_url_template)
+    get_settings.cache_clear()
+    a = chosen["a"]
+
+    assert main(["approve", "--shop", domain, "--sku", a["sku"], "--by", "ana"]) == 0
+    assert f"1 recommendation(s) of run {run_id} approved" in capsys.readouterr().out
+    assert main(["apply-prices", "--shop", domain, "--by", "ana"]) == 0
+    assert "applied 1, failed 0" in capsys.readouterr().out
+    assert prices_in_shopify(emulator, domain, [a])[a["shopify_id"]] == a["price"] + 1
+    assert main(["revert-prices", "--shop", domain, "--run", run_id]) == 0
+    assert "revert batch" in capsys.readouterr().out
+    assert prices_in_shopify(emulator, domain, [a])[a["shopify_id"]] == a["price"]
+    assert main(["revert-prices", "--shop", domain]) == 0
+    assert "nothing_to_do" in capsys.readouterr().out
