@@ -9,6 +9,7 @@ from shared.briefing.insights import Insight
 from shared.briefing.page import BriefingPageView, DataNote, StepRow, render_briefing_page
 from shared.briefing.script import BriefingScript
 from shared.db import briefings, runs
+from shared.db.accounting import accounting_report, accounting_summary
 from shared.db.pool import transaction
 from shared.db.recommendations import run_recommendations
 from shared.db.shops import get_shop
@@ -31,6 +32,9 @@ def page_view(conn, shop_domain: str, run_id: str) -> BriefingPageView:
     degraded = [
         DataNote(source=s.step, detail=s.error or s.status) for s in steps if s.status in ("degraded", "failed", "skipped")
     ]
+    accounting = accounting_summary(accounting_report(conn, shop.id))
+    if accounting:
+        degraded.append(DataNote(source="accounting costs", detail=accounting))
     video_uri = briefing.get("video_uri")
     return BriefingPageView(
         shop_name=shop.name or shop.domain,

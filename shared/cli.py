@@ -39,7 +39,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     started = time.perf_counter()
     try:
-        result = run_demo(Path(args.out), products=args.products, progress=print)
+        result = run_demo(Path(args.out), products=args.products, progress=print, with_accounting=args.with_accounting)
     except KeyboardInterrupt:
         print("demo interrupted; run it again to start a fresh run (the data already written is kept, once)")
         return 130
@@ -225,6 +225,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="run the daily pipeline on the sample store, end to end")
     demo.add_argument("--out", default="out", help="folder for briefing.mp4, briefing.html, recommendations.csv, run.json")
     demo.add_argument("--products", type=int, default=None, help="size of the sample store (default: the full store)")
+    demo.add_argument("--with-accounting", action="store_true",
+                      help="also read the sample's costs from its books (QuickBooks through an Apideck stand-in)")
     demo.set_defaults(handler=cmd_demo)
 
     serve = commands.add_parser("serve", help="the local Functions host and Durable runner on 127.0.0.1")

@@ -150,3 +150,24 @@ def accounting_report(conn: psycopg.Connection, shop_id: int) -> dict | None:
         "match_counts": connection.match_counts,
         "examples": examples,
     }
+
+
+def accounting_summary(report: dict | None) -> str | None:
+    """One line for the briefing when the books' connection or matching needs the merchant; None when all is well."""
+    if report is None:
+        return None
+    counts = report.get("match_counts") or {}
+    service = {"quickbooks": "QuickBooks", "xero": "Xero"}.get(report["service"], report["service"])
+    parts = []
+    if report["status"] == "reconnect_needed":
+        parts.append(f"reconnect your accounting system ({service}): costs are from its last good read")
+    elif report["status"] != "connected":
+        parts.append(f"{service} could not be read: {report.get('status_detail') or report['status']}")
+    problems = [(counts.get(k, 0), label) for k, label in (
+        ("unmatched", "matched no variant"), ("ambiguous", "were ambiguous (several variants or items)"),
+        ("currency_mismatch", "were in another currency"), ("no_cost", "had no purchase price"))]
+    listed = [f"{n} {label}" for n, label in problems if n]
+    if listed:
+        parts.append(f"of {counts.get('items', 0)} {service} items {counts.get('matched', 0)} gave a cost; "
+                     + ", ".join(listed))
+    return "; ".join(parts) or None

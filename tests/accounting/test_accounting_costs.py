@@ -196,3 +196,23 @@ def test_the_api_key_never_reaches_the_database_or_the_logs(standin: ApideckStan
     run_update_costs(domain, shop_id)
     assert columns_holding([KEY]) == []
     assert not [line for line in logs if KEY in line]
+
+
+def test_the_briefing_names_what_the_books_could_not_give(standin: ApideckStandIn) -> None:
+    from activities.publish_briefing import page_view
+
+    shop_id, domain, _ = new_shop()
+    consumer = standin.add_consumer("consumer-e", "xero", BOOKS)
+    with transaction() as conn:
+        connect_accounting(conn, shop_id, "xero", "consumer-e", books_currency="GBP")
+    run_id = run_update_costs(domain, shop_id)["run_id"]
+    with transaction() as conn:
+        note = next(n for n in page_view(conn, domain, run_id).degraded if n.source == "accounting costs")
+    assert note.detail == ("of 8 Xero items 2 gave a cost; 1 matched no variant, 3 were ambiguous (several variants "
+                           "or items), 1 were in another currency, 1 had no purchase price")
+    consumer.state = "token_expired"
+    run_id = run_update_costs(domain, shop_id)["run_id"]
+    with transaction() as conn:
+        notes = page_view(conn, domain, run_id).degraded
+    assert any(n.source == "accounting costs" and n.detail.startswith("reconnect your accounting system (Xero)")
+               for n in notes)
