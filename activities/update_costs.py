@@ -11,7 +11,7 @@ import azure.durable_functions as df
 
 from activities.step import StepInput, StepSummary, run_step
 from shared.accounting.costs import refresh_accounting_costs
-from shared.db.costs import cost_source_counts, refresh_shopify_costs
+from shared.db.costs import SOURCE_PRECEDENCE, cost_source_counts, refresh_shopify_costs
 from shared.db.pool import transaction
 from shared.db.shops import get_shop
 
@@ -21,10 +21,13 @@ bp = df.Blueprint()
 def _update_costs(params: StepInput) -> StepSummary:
     with transaction() as conn:
         shop = get_shop(conn, params.shop)
+        # Shopify's costs first: if the books are busy (429s) and the step is retried, these are already fresh.
+        counts = refresh_shopify_costs(conn, shop.id, shop.currency)
     accounting = refresh_accounting_costs(shop)
     with transaction() as conn:
-        counts = refresh_shopify_costs(conn, shop.id, shop.currency)
         counts |= cost_source_counts(conn, shop.id)
+        counts["with_cost"] = sum(counts[f"cost_from_{source}"] for source in SOURCE_PRECEDENCE)
+        counts["without_cost"] = counts["variants"] - counts["with_cost"]
     counts["accounting"] = accounting.state
     for key, value in accounting.counts.items():  # the match report: accounting_matched, accounting_unmatched, ...
         counts[key if key.startswith(("accounting_", "apideck_")) else f"accounting_{key}"] = value

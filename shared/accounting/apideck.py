@@ -367,7 +367,8 @@ class ApideckClient:
         if status == 429:
             self.throttled += 1
             error = ApideckRateLimitedError(f"Apideck rate limited the {where}: {said}", status=status, type_name=type_name)
-            error.retry_after = retry_after_seconds(response.headers) or self.rate_limit.reset_seconds  # type: ignore[attr-defined]
+            retry_after = retry_after_seconds(response.headers)
+            error.retry_after = retry_after if retry_after is not None else self.rate_limit.reset_seconds  # type: ignore[attr-defined]
             return error
         if status >= 500:
             return ApideckUnavailableError(f"Apideck answered HTTP {status}: {said}", status=status, type_name=type_name)

@@ -655,6 +655,8 @@ class ShopData:
         self.written: dict[str, _WrittenPrice] = {}
         self.product_touched: dict[str, datetime] = {}
         self._write_lock = threading.Lock()
+        # The scopes the app's token holds; None: all of them. Writing prices needs write_products.
+        self.granted_scopes: frozenset[str] | None = None
 
     # --- generic connection ---------------------------------------------------------------
 
@@ -1026,6 +1028,11 @@ class ShopData:
     def bulk_update_variants(self, productId: str, variants: list[dict[str, Any]],
                              allowPartialUpdates: bool = False) -> dict[str, Any]:
         """productVariantsBulkUpdate: every input checked, then all written, or none unless partial updates are allowed."""
+        if self.granted_scopes is not None and "write_products" not in self.granted_scopes:
+            required = "`write_products` access scope. Also: The user must have a permission to update product variants."
+            raise GraphQLError(f"Access denied for productVariantsBulkUpdate field. Required access: {required}",
+                               extensions={"code": "ACCESS_DENIED", "requiredAccess": required,
+                                           "documentation": "https://shopify.dev/api/usage/access-scopes"})
         product = self.product_by_id.get(productId)
         if product is None:
             return {"product": None, "productVariants": None, "userErrors": [

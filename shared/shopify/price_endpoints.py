@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from shared.db import price_changes
 from shared.db.pool import transaction
 from shared.http_api import installed_shop, json_response, problem
-from shared.shopify.admin_api import AdminApiClient, ShopifyError
+from shared.shopify.admin_api import AdminApiClient, ShopifyError, ShopifyMissingScopeError
 from shared.shopify.price_apply import PriceApplyDisabledError, apply_approved, revert_last
 from shared.shopify.tokens import ShopNotAuthorizedError, get_access_token
 
@@ -92,6 +92,9 @@ async def _batch(req: func.HttpRequest, raw_shop: str, action: str) -> func.Http
         return problem(422, str(exc))
     except ShopNotAuthorizedError as exc:
         return problem(409, str(exc))
+    except ShopifyMissingScopeError as exc:
+        return problem(409, f"the app may not write prices in this shop: it needs the access scope "
+                            f"{', '.join(exc.required_scopes) or 'write_products'} (the merchant must grant it)")
     except ShopifyError as exc:
         log.warning("%s: %s of prices stopped: %s", shop.domain, action, exc)
         return problem(503 if exc.retryable else 502, f"Shopify: {exc}")

@@ -216,3 +216,23 @@ def test_the_briefing_names_what_the_books_could_not_give(standin: ApideckStandI
         notes = page_view(conn, domain, run_id).degraded
     assert any(n.source == "accounting costs" and n.detail.startswith("reconnect your accounting system (Xero)")
                for n in notes)
+
+
+def test_books_that_stay_busy_leave_fresh_shopify_costs_and_a_retryable_failure(standin: ApideckStandIn, monkeypatch) -> None:
+    from shared.accounting.apideck import ApideckRateLimitedError
+    from shared.settings import get_settings
+
+    shop_id, domain, ids = new_shop()
+    standin.add_consumer("consumer-f", "quickbooks", BOOKS)
+    standin.throttle_next(50, retry_after=0)
+    monkeypatch.setenv("APIDECK_MAX_ATTEMPTS", "2")
+    get_settings.cache_clear()
+    with transaction() as conn:
+        connect_accounting(conn, shop_id, "quickbooks", "consumer-f", books_currency="GBP")
+        conn.execute("UPDATE variants SET shopify_unit_cost = 3.33 WHERE id = %s", (ids["mug1"],))
+    with pytest.raises(ApideckRateLimitedError):  # raised again for Durable to retry the step
+        run_update_costs(domain, shop_id)
+    with transaction() as conn:
+        shopify = conn.execute("SELECT cost FROM unit_costs WHERE variant_id = %s AND source = 'shopify'",
+                               (ids["mug1"],)).fetchone()
+    assert shopify["cost"] == Decimal("3.3300")

@@ -80,3 +80,18 @@ def test_unknown_product_and_foreign_variant_are_user_errors(store) -> None:
             {"id": other.variants[0].id, "price": "1.00"}, {"price": "2.00"}]})
         assert [e["code"] for e in data["productVariantsBulkUpdate"]["userErrors"]] == [
             "MUST_BE_FOR_THIS_PRODUCT", "PRODUCT_VARIANT_ID_MISSING"]
+
+
+def test_writing_prices_needs_the_write_products_scope(store) -> None:
+    from shared.shopify.admin_api import ShopifyMissingScopeError
+
+    product = product_with_two_variants(store)
+    with ShopifyEmulator() as emulator:
+        shop = emulator.add_shop(store, TOKEN, domain=DOMAIN)
+        shop.data.granted_scopes = frozenset({"read_products", "read_inventory", "read_orders"})
+        with pytest.raises(ShopifyMissingScopeError) as caught:
+            call(emulator, SET_PRICES_MUTATION, {"productId": product.id, "variants": [
+                {"id": product.variants[0].id, "price": "1.00"}]})
+        assert caught.value.required_scopes == ("write_products",)
+        read, _ = call(emulator, "query($id: ID!) { productVariant(id: $id) { price } }", {"id": product.variants[0].id})
+        assert Decimal(read["productVariant"]["price"]) == product.variants[0].price

@@ -271,3 +271,27 @@ def test_the_command_line_approves_applies_and_reverts(shop, monkeypatch, capsys
     assert prices_in_shopify(emulator, domain, [a])[a["shopify_id"]] == a["price"]
     assert main(["revert-prices", "--shop", domain]) == 0
     assert "nothing_to_do" in capsys.readouterr().out
+
+
+def test_without_write_products_the_batch_fails_cleanly_and_can_be_retried(shop, monkeypatch) -> None:
+    import json
+
+    from shared.shopify import price_endpoints
+
+    emulator, domain, shop_id, run_id, chosen = shop
+    install_token(domain)
+    monkeypatch.setenv("SHOPIFY_ADMIN_BASE_URL", emulator.admin_base_url_template)
+    get_settings.cache_clear()
+    with transaction() as conn:
+        price_changes.decide(conn, shop_id, run_id, "approved", "ana", everything=True)
+    emulator.shop(domain).data.granted_scopes = frozenset({"read_products"})
+
+    refused = asyncio.run(price_endpoints.apply(request(domain, "recommendations/apply"), domain))
+
+    assert refused.status_code == 409 and "write_products" in json.loads(refused.get_body())["error"]
+    with transaction() as conn:
+        batches = conn.execute("SELECT action, status FROM price_change_batches WHERE shop_id = %s", (shop_id,)).fetchall()
+    assert [(b["action"], b["status"]) for b in batches] == [("apply", "failed")]
+    emulator.shop(domain).data.granted_scopes = None
+    applied = asyncio.run(price_endpoints.apply(request(domain, "recommendations/apply"), domain))
+    assert applied.status_code == 200 and json.loads(applied.get_body())["applied"] == 3
