@@ -9,12 +9,15 @@ whitespace around and inside a value ("ab-1 " is "AB-1"; "Blue  Mug" is "blue mu
 - `ambiguous`: the code or name names several variants, or several items claim one variant.
   Neither is guessed: no cost is taken from them.
 - `unmatched`: nothing of the shop carries that code or name.
-- `no_cost`: matched or not, the item has no purchase price.
-- `currency_mismatch`: matched, but the cost is in another currency than the shop's.
+- `no_cost`: matched or not, the item has no usable purchase price (none, negative, absurdly large).
+- `currency_mismatch`: matched, but the cost is in another currency than the shop's (or one
+  that cannot be checked, such as Apideck's UNKNOWN_CURRENCY). Items without a currency are in
+  the books' home currency.
 """
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -22,6 +25,9 @@ from decimal import Decimal
 from typing import Literal
 
 from shared.accounting.apideck import InvoiceItem
+
+MAX_COST = Decimal("100000000")  # what unit_costs can hold (numeric(12, 4)); above it is a typo in the books
+_CURRENCY = re.compile(r"^[A-Za-z]{3}$")  # Apideck also sends UNKNOWN_CURRENCY: not a currency we can check
 
 Outcome = Literal["matched", "unmatched", "ambiguous", "currency_mismatch", "no_cost"]
 OUTCOMES: tuple[Outcome, ...] = ("matched", "unmatched", "ambiguous", "currency_mismatch", "no_cost")
@@ -71,10 +77,16 @@ def match_items(items: Iterable[InvoiceItem], variants: Sequence[VariantKey], sh
             by_name[name].append(v.variant_id)
 
     first_pass: list[ItemMatch] = []
+    seen: set[str] = set()
     for item in items:
+        if item.id in seen:  # a page boundary that moved under us: the first answer stands
+            continue
+        seen.add(item.id)
         code, name = normalise(item.code), normalise(item.name)
         currency = (item.currency or books_currency).upper()
-        common = dict(item_id=item.id, code=item.code, name=item.name, unit_cost=item.unit_cost, currency=currency)
+        currency = currency if _CURRENCY.fullmatch(currency) else None
+        cost = item.unit_cost if item.unit_cost is None or (0 <= item.unit_cost < MAX_COST) else None
+        common = dict(item_id=item.id, code=item.code, name=item.name, unit_cost=cost, currency=currency)
         if code is not None and code in by_sku:
             ids, how = by_sku[code], "sku"
         elif name is not None and name in by_name:
@@ -84,7 +96,7 @@ def match_items(items: Iterable[InvoiceItem], variants: Sequence[VariantKey], sh
         if len(ids) > 1:
             first_pass.append(ItemMatch(**common, outcome="ambiguous", matched_by=how, candidates=len(ids)))
         elif not ids:
-            first_pass.append(ItemMatch(**common, outcome="no_cost" if item.unit_cost is None else "unmatched"))
+            first_pass.append(ItemMatch(**common, outcome="no_cost" if cost is None else "unmatched"))
         else:
             first_pass.append(ItemMatch(**common, outcome="matched", matched_by=how, variant_id=ids[0], candidates=1))
 
@@ -99,9 +111,7 @@ def match_items(items: Iterable[InvoiceItem], variants: Sequence[VariantKey], sh
             m = ItemMatch(**{**m.__dict__, "outcome": "ambiguous", "variant_id": None, "candidates": claims[m.variant_id]})
         elif m.outcome == "matched" and m.unit_cost is None:
             m = ItemMatch(**{**m.__dict__, "outcome": "no_cost"})
-        elif m.outcome == "matched" and m.unit_cost is not None and m.unit_cost < 0:
-            m = ItemMatch(**{**m.__dict__, "outcome": "no_cost", "unit_cost": None})
-        elif m.outcome == "matched" and m.currency != shop_currency.upper():
+        elif m.outcome == "matched" and (m.currency is None or m.currency != shop_currency.upper()):
             m = ItemMatch(**{**m.__dict__, "outcome": "currency_mismatch"})
         result.append(m)
     return result
