@@ -163,7 +163,7 @@ def close_batch(conn: psycopg.Connection, batch_id: int, shop_id: int, rows: Seq
             """INSERT INTO price_changes (batch_id, shop_id, variant_id, variant_shopify_id, product_shopify_id, run_id,
                                          old_price, new_price, result, detail, applied_by, how)
                VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
-               ON CONFLICT (batch_id, variant_id) DO UPDATE SET result = EXCLUDED.result, detail = EXCLUDED.detail,
+               ON CONFLICT (batch_id, variant_shopify_id) DO UPDATE SET result = EXCLUDED.result, detail = EXCLUDED.detail,
                    old_price = EXCLUDED.old_price, new_price = EXCLUDED.new_price, applied_at = now()""",
             [(batch_id, shop_id, r.variant_id, r.variant_shopify_id, r.product_shopify_id, run_id, r.old_price,
               r.new_price, r.result, (r.detail or "")[:500] or None, applied_by[:200], how) for r in rows],
@@ -200,7 +200,8 @@ def last_revertible_batch(conn: psycopg.Connection, shop_id: int, run_id: str | 
 def applied_rows(conn: psycopg.Connection, batch_id: int) -> list[ChangeRow]:
     rows = conn.execute(
         """SELECT variant_id, variant_shopify_id, product_shopify_id, old_price, new_price, result, detail
-           FROM price_changes WHERE batch_id = %s AND result = 'applied' ORDER BY product_shopify_id, variant_shopify_id""",
+           FROM price_changes WHERE batch_id = %s AND result = 'applied' AND variant_id IS NOT NULL
+           ORDER BY product_shopify_id, variant_shopify_id""",
         (batch_id,),
     ).fetchall()
     return [ChangeRow(**r) for r in rows]
@@ -216,7 +217,7 @@ def audit_log(conn: psycopg.Connection, shop_id: int, limit: int = 200) -> list[
     rows = conn.execute(
         """SELECT c.applied_at, b.action, c.batch_id, b.reverts_batch_id, c.run_id, v.sku, c.variant_shopify_id,
                   c.old_price, c.new_price, c.result, c.detail, c.applied_by, c.how
-           FROM price_changes c JOIN price_change_batches b ON b.id = c.batch_id JOIN variants v ON v.id = c.variant_id
+           FROM price_changes c JOIN price_change_batches b ON b.id = c.batch_id LEFT JOIN variants v ON v.id = c.variant_id
            WHERE c.shop_id = %s ORDER BY c.applied_at DESC, c.batch_id DESC, c.variant_shopify_id LIMIT %s""",
         (shop_id, limit),
     ).fetchall()

@@ -32,7 +32,8 @@ CREATE UNIQUE INDEX price_change_batches_one_revert ON price_change_batches (rev
 CREATE TABLE price_changes (
     batch_id            bigint NOT NULL REFERENCES price_change_batches(id) ON DELETE CASCADE,
     shop_id             bigint NOT NULL REFERENCES shops(id) ON DELETE CASCADE,
-    variant_id          bigint NOT NULL REFERENCES variants(id) ON DELETE CASCADE,
+    -- Kept when the variant is deleted later: the log outlives the catalogue.
+    variant_id          bigint REFERENCES variants(id) ON DELETE SET NULL,
     variant_shopify_id  text NOT NULL,
     product_shopify_id  text NOT NULL,
     run_id              text,
@@ -43,6 +44,6 @@ CREATE TABLE price_changes (
     applied_by          text NOT NULL,
     how                 text NOT NULL,    -- cli, http, pipeline
     applied_at          timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (batch_id, variant_id)
+    PRIMARY KEY (batch_id, variant_shopify_id)
 );
-CREATE INDEX price_changes_variant ON price_changes (shop_id, variant_id, applied_at DESC);
+CREATE INDEX price_changes_variant ON price_changes (shop_id, variant_shopify_id, applied_at DESC);
