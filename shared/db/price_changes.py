@@ -155,9 +155,11 @@ def open_batch(conn: psycopg.Connection, shop_id: int, action: str, requested_by
     ).fetchone()["id"]
 
 
-def close_batch(conn: psycopg.Connection, batch_id: int, shop_id: int, rows: Sequence[ChangeRow], *, run_id: str | None,
-                applied_by: str, how: str) -> str:
-    """Write the batch's audit rows, mirror applied prices into `variants`, and settle the batch's status."""
+def record_changes(conn: psycopg.Connection, batch_id: int, shop_id: int, rows: Sequence[ChangeRow], *,
+                   run_id: str | None, applied_by: str, how: str) -> None:
+    """Write audit rows (as soon as Shopify has answered for them) and mirror applied prices into `variants`."""
+    if not rows:
+        return
     with conn.cursor() as cur:
         cur.executemany(
             """INSERT INTO price_changes (batch_id, shop_id, variant_id, variant_shopify_id, product_shopify_id, run_id,
@@ -171,15 +173,22 @@ def close_batch(conn: psycopg.Connection, batch_id: int, shop_id: int, rows: Seq
         # Our copy of the price follows at once; the next sync confirms it.
         cur.executemany("UPDATE variants SET price = %s WHERE id = %s",
                         [(r.new_price, r.variant_id) for r in rows if r.result == "applied"])
-    applied = sum(1 for r in rows if r.result == "applied")
-    failed = sum(1 for r in rows if r.result == "failed")
-    status = "failed" if failed and not applied else "partial" if failed else "done"
+
+
+def settle_batch(conn: psycopg.Connection, batch_id: int, *, interrupted: bool = False) -> str:
+    """The batch's final status from its audit rows: done, partial (some failed, or cut short after writing), failed."""
+    row = conn.execute(
+        """SELECT count(*) FILTER (WHERE result = 'applied') AS applied, count(*) FILTER (WHERE result = 'failed') AS failed
+           FROM price_changes WHERE batch_id = %s""",
+        (batch_id,),
+    ).fetchone()
+    applied, failed = row["applied"], row["failed"] or 0
+    if interrupted:
+        status = "partial" if applied else "failed"
+    else:
+        status = "failed" if failed and not applied else "partial" if failed else "done"
     conn.execute("UPDATE price_change_batches SET status = %s, finished_at = now() WHERE id = %s", (status, batch_id))
     return status
-
-
-def fail_batch(conn: psycopg.Connection, batch_id: int) -> None:
-    conn.execute("UPDATE price_change_batches SET status = 'failed', finished_at = now() WHERE id = %s", (batch_id,))
 
 
 def last_revertible_batch(conn: psycopg.Connection, shop_id: int, run_id: str | None) -> int | None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 from pydantic import BaseModel
@@ -61,18 +62,37 @@ def _shop_id(domain: str) -> int:
     return shop.id
 
 
-async def _write(client: AdminApiClient, targets: Sequence[tuple[repo.ChangeRow, Decimal]]) -> list[repo.ChangeRow]:
-    """Write (row, price to set) per product; returns the rows with Shopify's outcome."""
+@dataclass
+class _Batch:
+    """One open batch: every outcome is written to the audit log as soon as it is known."""
+
+    id: int
+    shop_id: int
+    run_id: str | None
+    applied_by: str
+    how: str
+    rows: list[repo.ChangeRow] = field(default_factory=list)
+
+    def record(self, rows: Sequence[repo.ChangeRow]) -> None:
+        with transaction() as conn:
+            repo.record_changes(conn, self.id, self.shop_id, rows, run_id=self.run_id, applied_by=self.applied_by,
+                                how=self.how)
+        self.rows.extend(rows)
+
+    def settle(self, *, interrupted: bool = False) -> str:
+        with transaction() as conn:
+            return repo.settle_batch(conn, self.id, interrupted=interrupted)
+
+
+async def _write(client: AdminApiClient, batch: _Batch, targets: Sequence[tuple[repo.ChangeRow, Decimal]]) -> None:
+    """Write (row, price to set) one product at a time, logging each product's outcome before the next."""
     by_product: dict[str, list[tuple[repo.ChangeRow, Decimal]]] = {}
     for row, price in targets:
         by_product.setdefault(row.product_shopify_id, []).append((row, price))
-    outcome: list[repo.ChangeRow] = []
     for product_id, group in by_product.items():
         writes = await set_prices(client, product_id, [(row.variant_shopify_id, price) for row, price in group])
-        for (row, _), write in zip(group, writes):
-            outcome.append(repo.ChangeRow(**{**row.__dict__, "result": "applied" if write.applied else "failed",
-                                             "detail": write.error}))
-    return outcome
+        batch.record([repo.ChangeRow(**{**row.__dict__, "result": "applied" if write.applied else "failed",
+                                        "detail": write.error}) for (row, _), write in zip(group, writes)])
 
 
 async def apply_approved(domain: str, client: AdminApiClient, *, run_id: str | None = None, applied_by: str,
@@ -86,31 +106,29 @@ async def apply_approved(domain: str, client: AdminApiClient, *, run_id: str | N
         planned, before = repo.approved_not_applied(conn, shop_id, run_id)
         if not planned:
             return BatchReport(action="apply", batch_id=None, run_id=run_id, status="nothing_to_do", already_applied=before)
-        batch_id = repo.open_batch(conn, shop_id, "apply", applied_by, run_id=run_id)
+        batch = _Batch(repo.open_batch(conn, shop_id, "apply", applied_by, run_id=run_id), shop_id, run_id,
+                       applied_by, how)
     try:
         live = await live_prices(client, [p.variant_shopify_id for p in planned])
-        rows, targets = [], []
+        skipped, targets = [], []
         for p in planned:
-            row = repo.ChangeRow(p.variant_id, p.variant_shopify_id, p.product_shopify_id, live.get(p.variant_shopify_id),
-                                 p.new_price, "skipped")
             now = live.get(p.variant_shopify_id)
+            row = repo.ChangeRow(p.variant_id, p.variant_shopify_id, p.product_shopify_id, now, p.new_price, "skipped")
             if now is None:
-                rows.append(repo.ChangeRow(**{**row.__dict__, "detail": "the variant is no longer in Shopify"}))
+                skipped.append(repo.ChangeRow(**{**row.__dict__, "detail": "the variant is no longer in Shopify"}))
             elif now == p.new_price:
-                rows.append(repo.ChangeRow(**{**row.__dict__, "detail": "already at the recommended price"}))
+                skipped.append(repo.ChangeRow(**{**row.__dict__, "detail": "already at the recommended price"}))
             elif now != p.recommended_from:
-                rows.append(repo.ChangeRow(**{**row.__dict__, "detail":
-                            f"the price changed in Shopify since the recommendation ({p.recommended_from} -> {now})"}))
+                skipped.append(repo.ChangeRow(**{**row.__dict__, "detail":
+                               f"the price changed in Shopify since the recommendation ({p.recommended_from} -> {now})"}))
             else:
                 targets.append((row, p.new_price))
-        rows += await _write(client, targets)
+        batch.record(skipped)
+        await _write(client, batch, targets)
     except Exception:
-        with transaction() as conn:
-            repo.fail_batch(conn, batch_id)
+        batch.settle(interrupted=True)
         raise
-    with transaction() as conn:
-        status = repo.close_batch(conn, batch_id, shop_id, rows, run_id=run_id, applied_by=applied_by, how=how)
-    report = _report("apply", batch_id, run_id, status, rows, already_applied=before)
+    report = _report("apply", batch.id, run_id, batch.settle(), batch.rows, already_applied=before)
     log.info("%s: %s", domain, report.line())
     return report
 
@@ -124,29 +142,28 @@ async def revert_last(domain: str, client: AdminApiClient, *, run_id: str | None
             return BatchReport(action="revert", batch_id=None, run_id=run_id, status="nothing_to_do")
         applied = repo.applied_rows(conn, target)
         source_run = repo.batch_run_id(conn, target)
-        batch_id = repo.open_batch(conn, shop_id, "revert", applied_by, run_id=source_run, reverts_batch_id=target)
+        batch = _Batch(repo.open_batch(conn, shop_id, "revert", applied_by, run_id=source_run, reverts_batch_id=target),
+                       shop_id, source_run, applied_by, how)
     try:
         live = await live_prices(client, [r.variant_shopify_id for r in applied])
-        rows, targets = [], []
+        skipped, targets = [], []
         for r in applied:
             now = live.get(r.variant_shopify_id)
             # The revert row: from the price we set back to the one it replaced.
             row = repo.ChangeRow(r.variant_id, r.variant_shopify_id, r.product_shopify_id, now, r.old_price, "skipped")
             if now is None:
-                rows.append(repo.ChangeRow(**{**row.__dict__, "detail": "the variant is no longer in Shopify"}))
+                skipped.append(repo.ChangeRow(**{**row.__dict__, "detail": "the variant is no longer in Shopify"}))
             elif now != r.new_price:
-                rows.append(repo.ChangeRow(**{**row.__dict__, "detail":
-                            f"the price changed in Shopify after it was applied ({r.new_price} -> {now}); left as it is"}))
+                skipped.append(repo.ChangeRow(**{**row.__dict__, "detail":
+                               f"the price changed in Shopify after it was applied ({r.new_price} -> {now}); left as it is"}))
             else:
                 targets.append((row, r.old_price))
-        rows += await _write(client, targets)
+        batch.record(skipped)
+        await _write(client, batch, targets)
     except Exception:
-        with transaction() as conn:
-            repo.fail_batch(conn, batch_id)
+        batch.settle(interrupted=True)
         raise
-    with transaction() as conn:
-        status = repo.close_batch(conn, batch_id, shop_id, rows, run_id=source_run, applied_by=applied_by, how=how)
-    report = _report("revert", batch_id, source_run, status, rows)
+    report = _report("revert", batch.id, source_run, batch.settle(), batch.rows)
     log.info("%s: %s (batch %d)", domain, report.line(), target)
     return report
 

@@ -295,3 +295,49 @@ def test_without_write_products_the_batch_fails_cleanly_and_can_be_retried(shop,
     emulator.shop(domain).data.granted_scopes = None
     applied = asyncio.run(price_endpoints.apply(request(domain, "recommendations/apply"), domain))
     assert applied.status_code == 200 and json.loads(applied.get_body())["applied"] == 3
+
+
+def test_a_batch_cut_short_keeps_what_it_wrote_in_the_log_and_can_be_reverted(shop) -> None:
+    from shared.shopify.admin_api import ShopifyUnavailableError
+
+    emulator, domain, shop_id, run_id, chosen = shop
+    with transaction() as conn:
+        price_changes.decide(conn, shop_id, run_id, "approved", "ana", everything=True)
+
+    class DiesAfterFirstProduct(AdminApiClient):
+        calls = 0
+
+        async def execute(self, *args, **kwargs):
+            DiesAfterFirstProduct.calls += 1
+            if DiesAfterFirstProduct.calls == 3:  # live prices, product 1, then Shopify goes down
+                emulator.faults.inject(503, count=10, shop=domain)
+            return await super().execute(*args, **kwargs)
+
+    async def apply_then_die():
+        async def no_wait(seconds: float) -> None:
+            return None
+
+        async with DiesAfterFirstProduct(domain, TOKEN, base_url_template=emulator.admin_base_url_template,
+                                         max_attempts=2, sleep=no_wait) as client:
+            return await apply_approved(domain, client, applied_by="ana", how="cli")
+
+    with pytest.raises(ShopifyUnavailableError):
+        asyncio.run(apply_then_die())
+    emulator.faults.clear()
+    with transaction() as conn:
+        batch = conn.execute("SELECT id, status FROM price_change_batches WHERE shop_id = %s", (shop_id,)).fetchone()
+        logged = price_changes.audit_log(conn, shop_id)
+    assert batch["status"] == "partial"
+    first_product = min(v["product"] for v in chosen.values())  # products are written in id order
+    first = {v["shopify_id"] for v in chosen.values() if v["product"] == first_product}
+    rest = [v for v in chosen.values() if v["product"] != first_product]
+    written = {r["variant_shopify_id"] for r in logged if r["result"] == "applied"}
+    assert written == first
+    assert prices_in_shopify(emulator, domain, rest) == {v["shopify_id"]: v["price"] for v in rest}
+
+    # Applying again finishes the job without touching what is done; revert then undoes batch by batch.
+    again = go(emulator, domain, lambda client: apply_approved(domain, client, applied_by="ana", how="cli"))
+    assert (again.applied, again.already_applied) == (len(rest), len(first))
+    assert go(emulator, domain, lambda client: revert_last(domain, client, applied_by="ana", how="cli")).applied == len(rest)
+    assert go(emulator, domain, lambda client: revert_last(domain, client, applied_by="ana", how="cli")).applied == len(first)
+    assert prices_in_shopify(emulator, domain, chosen.values()) == {v["shopify_id"]: v["price"] for v in chosen.values()}
