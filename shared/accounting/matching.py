@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Literal
 
@@ -108,11 +108,11 @@ def match_items(items: Iterable[InvoiceItem], variants: Sequence[VariantKey], sh
     result = []
     for m in first_pass:
         if m.outcome == "matched" and claims[m.variant_id] > 1:
-            m = ItemMatch(**{**m.__dict__, "outcome": "ambiguous", "variant_id": None, "candidates": claims[m.variant_id]})
+            m = replace(m, outcome="ambiguous", variant_id=None, candidates=claims[m.variant_id])
         elif m.outcome == "matched" and m.unit_cost is None:
-            m = ItemMatch(**{**m.__dict__, "outcome": "no_cost"})
+            m = replace(m, outcome="no_cost")
         elif m.outcome == "matched" and (m.currency is None or m.currency != shop_currency.upper()):
-            m = ItemMatch(**{**m.__dict__, "outcome": "currency_mismatch"})
+            m = replace(m, outcome="currency_mismatch")
         result.append(m)
     return result
 

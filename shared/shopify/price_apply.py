@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
 from pydantic import BaseModel
@@ -91,8 +91,8 @@ async def _write(client: AdminApiClient, batch: _Batch, targets: Sequence[tuple[
         by_product.setdefault(row.product_shopify_id, []).append((row, price))
     for product_id, group in by_product.items():
         writes = await set_prices(client, product_id, [(row.variant_shopify_id, price) for row, price in group])
-        batch.record([repo.ChangeRow(**{**row.__dict__, "result": "applied" if write.applied else "failed",
-                                        "detail": write.error}) for (row, _), write in zip(group, writes)])
+        batch.record([replace(row, result="applied" if write.applied else "failed", detail=write.error)
+                      for (row, _), write in zip(group, writes)])
 
 
 async def apply_approved(domain: str, client: AdminApiClient, *, run_id: str | None = None, applied_by: str,
@@ -115,12 +115,12 @@ async def apply_approved(domain: str, client: AdminApiClient, *, run_id: str | N
             now = live.get(p.variant_shopify_id)
             row = repo.ChangeRow(p.variant_id, p.variant_shopify_id, p.product_shopify_id, now, p.new_price, "skipped")
             if now is None:
-                skipped.append(repo.ChangeRow(**{**row.__dict__, "detail": "the variant is no longer in Shopify"}))
+                skipped.append(replace(row, detail="the variant is no longer in Shopify"))
             elif now == p.new_price:
-                skipped.append(repo.ChangeRow(**{**row.__dict__, "detail": "already at the recommended price"}))
+                skipped.append(replace(row, detail="already at the recommended price"))
             elif now != p.recommended_from:
-                skipped.append(repo.ChangeRow(**{**row.__dict__, "detail":
-                               f"the price changed in Shopify since the recommendation ({p.recommended_from} -> {now})"}))
+                skipped.append(replace(row, detail="the price changed in Shopify since the recommendation "
+                                                   f"({p.recommended_from} -> {now})"))
             else:
                 targets.append((row, p.new_price))
         batch.record(skipped)
@@ -152,10 +152,10 @@ async def revert_last(domain: str, client: AdminApiClient, *, run_id: str | None
             # The revert row: from the price we set back to the one it replaced.
             row = repo.ChangeRow(r.variant_id, r.variant_shopify_id, r.product_shopify_id, now, r.old_price, "skipped")
             if now is None:
-                skipped.append(repo.ChangeRow(**{**row.__dict__, "detail": "the variant is no longer in Shopify"}))
+                skipped.append(replace(row, detail="the variant is no longer in Shopify"))
             elif now != r.new_price:
-                skipped.append(repo.ChangeRow(**{**row.__dict__, "detail":
-                               f"the price changed in Shopify after it was applied ({r.new_price} -> {now}); left as it is"}))
+                skipped.append(replace(row, detail=f"the price changed in Shopify after it was applied "
+                                                   f"({r.new_price} -> {now}); left as it is"))
             else:
                 targets.append((row, r.old_price))
         batch.record(skipped)
