@@ -20,7 +20,7 @@ LIVE_PRICES_PAGE = 100
 
 LIVE_PRICES_QUERY = """
 query LiveVariantPrices($ids: [ID!]!) {
-  nodes(ids: $ids) { ... on ProductVariant { id price product { id } } }
+  nodes(ids: $ids) { ... on ProductVariant { id price } }
 }"""
 
 SET_PRICES_MUTATION = """
