@@ -17,7 +17,7 @@ from activities import apply_webhook_events
 from orchestrations import daily_pipeline, process_webhook_events, render_video_cloud, sync_catalogue
 from shared import http_api, scheduling
 from shared.market import competitor_import, match_api
-from shared.shopify import catalog_import, oauth, webhook_endpoint, webhook_queue
+from shared.shopify import catalog_import, oauth, price_endpoints, webhook_endpoint, webhook_queue
 from shared.telemetry_export import configure_telemetry
 
 # Before any trigger runs: where spans and logs go, and the masking of secrets in all of them.
@@ -97,6 +97,25 @@ def competitor_matches(req: func.HttpRequest) -> func.HttpResponse:
 @app.route(route="shops/{shop}/competitor-matches/{match_id}", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
 def decide_competitor_match(req: func.HttpRequest) -> func.HttpResponse:
     return match_api.http_decide(req.route_params.get("shop", ""), req.route_params.get("match_id", ""), req.get_body())
+@app.route(route="shops/{shop}/recommendations/approve", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+def approve_recommendations(req: func.HttpRequest) -> func.HttpResponse:
+    return price_endpoints.approve(req, req.route_params.get("shop", ""))
+
+
+@app.route(route="shops/{shop}/recommendations/apply", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+async def apply_recommendations(req: func.HttpRequest) -> func.HttpResponse:
+    # Suggest-only unless PRICING_APPLY_APPROVED is on; answers 409 then.
+    return await price_endpoints.apply(req, req.route_params.get("shop", ""))
+
+
+@app.route(route="shops/{shop}/prices/revert", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+async def revert_prices(req: func.HttpRequest) -> func.HttpResponse:
+    return await price_endpoints.revert(req, req.route_params.get("shop", ""))
+
+
+@app.route(route="shops/{shop}/prices/changes", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+def price_change_log(req: func.HttpRequest) -> func.HttpResponse:
+    return price_endpoints.changes(req.route_params.get("shop", ""))
 
 
 @app.route(route="auth/shopify/install", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)

@@ -39,7 +39,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     started = time.perf_counter()
     try:
-        result = run_demo(Path(args.out), products=args.products, progress=print, cloud_stand_ins=args.cloud_stand_ins)
+        result = run_demo(Path(args.out), products=args.products, progress=print,
+                          cloud_stand_ins=args.cloud_stand_ins, with_accounting=args.with_accounting)
     except KeyboardInterrupt:
         print("demo interrupted; run it again to start a fresh run (the data already written is kept, once)")
         return 130
@@ -203,6 +204,121 @@ def cmd_trend_keyword(args: argparse.Namespace) -> int:
         close_pool()
     print(f"{args.product}: trends keyword {keyword!r}" + (" (derived)" if args.clear else ""))
     return 0
+def cmd_connect_accounting(args: argparse.Namespace) -> int:
+    from shared.db.accounting import connect_accounting, disconnect_accounting
+    from shared.db.pool import close_pool, transaction
+    from shared.db.shops import get_shop
+
+    try:
+        with transaction() as conn:
+            shop = get_shop(conn, args.shop)
+            if shop is None:
+                print(f"shop {args.shop} is not installed", file=sys.stderr)
+                return 1
+            if args.disconnect:
+                gone = disconnect_accounting(conn, shop.id)
+                print(f"{shop.domain}: accounting connection {'removed' if gone else 'was not set'}; "
+                      "Shopify and CSV costs count again")
+                return 0
+            if not args.service or not args.consumer_id:
+                print("--service and --consumer-id are required (or --disconnect)", file=sys.stderr)
+                return 2
+            connection = connect_accounting(conn, shop.id, args.service, args.consumer_id,
+                                            books_currency=args.books_currency or shop.currency)
+    except ValueError as exc:
+        print(f"not connected: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        close_pool()
+    print(f"{shop.domain}: costs will be read from {connection.service_id} (Apideck consumer {connection.consumer_id}, "
+          f"books in {connection.books_currency}) at the next update_costs")
+    return 0
+
+
+def cmd_accounting_report(args: argparse.Namespace) -> int:
+    import json
+
+    from shared.db.accounting import accounting_report
+    from shared.db.pool import close_pool, transaction
+    from shared.db.shops import get_shop
+
+    try:
+        with transaction() as conn:
+            shop = get_shop(conn, args.shop)
+            report = accounting_report(conn, shop.id) if shop else None
+    finally:
+        close_pool()
+    if shop is None:
+        print(f"shop {args.shop} is not installed", file=sys.stderr)
+        return 1
+    if report is None:
+        print(f"{shop.domain}: no accounting system connected (costs come from Shopify, then CSV)")
+        return 0
+    print(json.dumps(report, indent=2, default=str))
+    return 0
+
+
+def cmd_approve(args: argparse.Namespace) -> int:
+    from shared.db import price_changes
+    from shared.db.pool import close_pool, transaction
+    from shared.db.shops import get_shop
+
+    try:
+        with transaction() as conn:
+            shop = get_shop(conn, args.shop)
+            if shop is None:
+                print(f"shop {args.shop} is not installed", file=sys.stderr)
+                return 1
+            run_id = price_changes.run_of_shop(conn, shop.id, args.run)
+            result = price_changes.decide(conn, shop.id, run_id, "rejected" if args.reject else "approved", args.by,
+                                          skus=args.sku or (), everything=args.all)
+    except price_changes.PriceChangeError as exc:
+        print(f"nothing decided: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        close_pool()
+    print(f"{shop.domain}: {result.decided} recommendation(s) of run {result.run_id} {result.decision}")
+    if result.not_found:
+        print(f"no price change in that run for: {', '.join(result.not_found)}", file=sys.stderr)
+        return 1 if not result.decided else 0
+    return 0
+
+
+def _price_batch(args: argparse.Namespace, action: str) -> int:
+    import asyncio
+
+    from shared.db.pool import close_pool
+    from shared.db.price_changes import PriceChangeError
+    from shared.shopify.admin_api import AdminApiClient, ShopifyError
+    from shared.shopify.price_apply import apply_approved, revert_last
+    from shared.shopify.tokens import ShopNotAuthorizedError, get_access_token
+
+    work = apply_approved if action == "apply" else revert_last
+
+    async def run():
+        async with AdminApiClient(args.shop, get_access_token(args.shop)) as client:
+            return await work(args.shop, client, run_id=args.run, applied_by=args.by, how="cli")
+
+    try:
+        report = asyncio.run(run())
+    except (PriceChangeError, ShopNotAuthorizedError, ShopifyError, ValueError) as exc:
+        print(f"{action}: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        close_pool()
+    print(report.line())
+    for change in report.changes:
+        if change["result"] != "applied":
+            print(f"  {change['variant']}: {change['result']}: {change['detail']}")
+    return 0 if report.status in ("done", "nothing_to_do") else 1
+
+
+def cmd_apply_prices(args: argparse.Namespace) -> int:
+    return _price_batch(args, "apply")
+
+
+def cmd_revert_prices(args: argparse.Namespace) -> int:
+    return _price_batch(args, "revert")
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -321,6 +437,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--products", type=int, default=None, help="size of the sample store (default: the full store)")
     demo.add_argument("--cloud-stand-ins", action="store_true",
                       help="write, speak and render the briefing through loopback Azure OpenAI, ElevenLabs and VEED")
+    demo.add_argument("--with-accounting", action="store_true",
+                      help="also read the sample's costs from its books (QuickBooks through an Apideck stand-in)")
     demo.set_defaults(handler=cmd_demo)
 
     serve = commands.add_parser("serve", help="the local Functions host and Durable runner on 127.0.0.1")
@@ -367,6 +485,38 @@ def build_parser() -> argparse.ArgumentParser:
     keyword.add_argument("--clear", action="store_true", help="derive it again from product type or title")
     keyword.add_argument("--shop", required=True, help="the shop's domain, name.myshopify.com")
     keyword.set_defaults(handler=cmd_trend_keyword)
+    accounting = commands.add_parser("connect-accounting", help="read the shop's costs from QuickBooks or Xero via Apideck")
+    accounting.add_argument("--shop", required=True, help="the shop's domain, name.myshopify.com")
+    accounting.add_argument("--service", choices=["quickbooks", "xero"], help="the accounting system (Apideck service id)")
+    accounting.add_argument("--consumer-id", help="the shop's Apideck consumer id (its Vault connection)")
+    accounting.add_argument("--books-currency", help="currency of the books, for items that name none (default: the shop's)")
+    accounting.add_argument("--disconnect", action="store_true", help="forget the connection and its costs")
+    accounting.set_defaults(handler=cmd_connect_accounting)
+
+    accounting_report = commands.add_parser("accounting-report", help="the accounting connection's status and match report")
+    accounting_report.add_argument("--shop", required=True, help="the shop's domain, name.myshopify.com")
+    accounting_report.set_defaults(handler=cmd_accounting_report)
+
+    approve = commands.add_parser("approve", help="approve (or --reject) a run's price recommendations")
+    approve.add_argument("--shop", required=True, help="the shop's domain, name.myshopify.com")
+    approve.add_argument("--run", help="the run's id (default: the shop's latest run with recommendations)")
+    approve.add_argument("--sku", action="append", help="a variant's SKU; repeat for more")
+    approve.add_argument("--all", action="store_true", help="every price change of the run")
+    approve.add_argument("--reject", action="store_true", help="record a rejection instead of an approval")
+    approve.add_argument("--by", default=os.environ.get("USER") or "cli", help="who decides (kept in the log)")
+    approve.set_defaults(handler=cmd_approve)
+
+    apply_prices = commands.add_parser("apply-prices", help="write approved prices to Shopify (needs PRICING_APPLY_APPROVED=true)")
+    apply_prices.add_argument("--shop", required=True, help="the shop's domain, name.myshopify.com")
+    apply_prices.add_argument("--run", help="the run's id (default: the shop's latest run with recommendations)")
+    apply_prices.add_argument("--by", default=os.environ.get("USER") or "cli", help="who applies (kept in the audit log)")
+    apply_prices.set_defaults(handler=cmd_apply_prices)
+
+    revert_prices = commands.add_parser("revert-prices", help="put back the prices the last applied batch replaced")
+    revert_prices.add_argument("--shop", required=True, help="the shop's domain, name.myshopify.com")
+    revert_prices.add_argument("--run", help="revert the last batch of this run instead of the shop's last batch")
+    revert_prices.add_argument("--by", default=os.environ.get("USER") or "cli", help="who reverts (kept in the audit log)")
+    revert_prices.set_defaults(handler=cmd_revert_prices)
 
     bench = commands.add_parser("bench", help="benchmarks printed side by side with their baseline")
     bench.add_argument("what", choices=["sync", "pricing", "scrape"],

@@ -14,6 +14,7 @@ from shared.briefing import links
 from shared.briefing.page import DataNote, content_security_policy, render_briefing_page
 from shared.briefing.page_data import page_view
 from shared.db import briefings, runs
+from shared.db.accounting import accounting_report
 from shared.db.pool import DatabaseUnavailableError, transaction
 from shared.db.shops import InvalidShopDomainError, Shop, active_shop_domains, check_shop_domain, get_shop
 from shared.media_store import (
@@ -73,8 +74,12 @@ def latest_run(raw_shop: str) -> func.HttpResponse:
     with transaction() as conn:
         run_id = runs.latest_run_id(conn, shop.id)
         report = runs.run_report(conn, run_id) if run_id else None
+        accounting = accounting_report(conn, shop.id)
     if report is None:
         return problem(404, f"shop {shop.domain} has no runs yet")
+    if accounting is not None:
+        # The books' connection as of now: "reconnect_needed" is the merchant's cue.
+        report["accounting"] = accounting
     return json_response(report)
 
 

@@ -200,6 +200,20 @@ class Settings(BaseSettings):
     trends_retry_after_seconds: float = Field(60.0, ge=60.0, description="First pause after a Trends 429 (jitter is added).")
     trends_max_wait_seconds: float = Field(300.0, ge=0, description="Cap on all 429 waiting in one trends run.")
     trends_pause_seconds: float = Field(1.0, ge=0, description="Pause between two Trends batches.")
+    # --- accounting costs (Apideck Unify) ---
+    apideck_base_url: str = Field(
+        "https://unify.apideck.com", description="Origin of Apideck's Unify API; tests point it at a stand-in."
+    )
+    apideck_app_id: str | None = Field(None, description="Apideck application id (x-apideck-app-id). Unset: no Apideck.")
+    apideck_api_key: SecretStr | None = secret_field("Apideck API key, sent as a Bearer token. Unset: no Apideck.")
+    apideck_page_size: int = Field(200, ge=1, le=200, description="Invoice items per page (Apideck allows 1-200).")
+    apideck_max_attempts: int = Field(5, ge=1, le=20, description="Tries per page when Apideck answers 429 or 5xx.")
+    apideck_timeout_seconds: float = Field(30.0, gt=0, description="Per request to Apideck.")
+
+    # --- applying approved prices ---
+    pricing_apply_approved: bool = Field(
+        False, description="Off: suggest only. On: approved recommendations may be written to Shopify (needs write_products)."
+    )
 
     @property
     def media_dir(self) -> Path:

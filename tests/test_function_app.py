@@ -26,6 +26,10 @@ EXPECTED_HTTP = {
     "import_competitors": ("shops/{shop}/competitors", ["POST"], "FUNCTION"),
     "competitor_matches": ("shops/{shop}/competitor-matches", ["GET"], "FUNCTION"),
     "decide_competitor_match": ("shops/{shop}/competitor-matches/{match_id}", ["POST"], "FUNCTION"),
+    "approve_recommendations": ("shops/{shop}/recommendations/approve", ["POST"], "FUNCTION"),
+    "apply_recommendations": ("shops/{shop}/recommendations/apply", ["POST"], "FUNCTION"),
+    "revert_prices": ("shops/{shop}/prices/revert", ["POST"], "FUNCTION"),
+    "price_change_log": ("shops/{shop}/prices/changes", ["GET"], "FUNCTION"),
 }
 EXPECTED_ACTIVITIES = {
     "begin_run", "finish_run", "sync_shopify", "update_costs", "scrape_competitors", "fetch_trends",

@@ -13,6 +13,7 @@ from shared.briefing.insights import Insight
 from shared.briefing.page import BriefingPageView, DataNote, StepRow
 from shared.briefing.script import BriefingScript
 from shared.db import briefings, run_costs, runs
+from shared.db.accounting import accounting_report, accounting_summary
 from shared.db.recommendations import run_recommendations
 from shared.db.shops import get_shop
 
@@ -34,6 +35,9 @@ def page_view(conn: psycopg.Connection, shop_domain: str, run_id: str, *, video_
     degraded = [
         DataNote(source=s.step, detail=s.error or s.status) for s in steps if s.status in ("degraded", "failed", "skipped")
     ]
+    accounting = accounting_summary(accounting_report(conn, shop.id))
+    if accounting:
+        degraded.append(DataNote(source="accounting costs", detail=accounting))
     return BriefingPageView(
         shop_name=shop.name or shop.domain,
         run_date=runs.run_started_at(conn, run_id).date(),

@@ -59,3 +59,16 @@ def effective_costs(conn: psycopg.Connection, shop_id: int) -> dict[int, tuple]:
         (shop_id, list(SOURCE_PRECEDENCE)),
     ).fetchall()
     return {r["variant_id"]: (r["cost"], r["source"]) for r in rows}
+
+
+def cost_source_counts(conn: psycopg.Connection, shop_id: int) -> dict[str, int]:
+    """How many variants take their effective cost from each source ('cost_from_accounting', ...)."""
+    rows = conn.execute(
+        """SELECT source, count(*) AS n FROM (
+               SELECT DISTINCT ON (variant_id) variant_id, source FROM unit_costs WHERE shop_id = %s
+               ORDER BY variant_id, array_position(%s::text[], source)) chosen
+           GROUP BY source""",
+        (shop_id, list(SOURCE_PRECEDENCE)),
+    ).fetchall()
+    found = {r["source"]: r["n"] for r in rows}
+    return {f"cost_from_{source}": found.get(source, 0) for source in SOURCE_PRECEDENCE}

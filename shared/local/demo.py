@@ -16,7 +16,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +26,7 @@ from shared.db import runs
 from shared.db.pool import close_pool, transaction
 from shared.db.recommendations import run_recommendations
 from shared.db.shops import record_catalogue_sync, upsert_shop
+from shared.local.apideck_standin import ApideckStandIn, items_from_store
 from shared.local.competitor_sites import CompetitorSites
 from shared.market.competitor_import import import_competitor_csv
 from shared.local.sample_store import DEFAULT_PRODUCTS, SampleStore, generate_store
@@ -42,6 +43,7 @@ from shared.shopify.tokens import token_cipher
 REPO_ROOT = Path(__file__).resolve().parents[2]
 Progress = Callable[[str], None]
 RUN_TIMEOUT_SECONDS = 900
+DEMO_ACCOUNTING_CONSUMER = "sample-shop-books"
 
 
 @dataclass
@@ -51,6 +53,7 @@ class StandIns:
     sites: CompetitorSites
     trends: TrendsStandIn
     access_token: str
+    apideck: ApideckStandIn | None = None  # the sample's books, when the demo reads costs from accounting
 
 
 def apply_settings(overrides: dict[str, str]) -> None:
@@ -61,20 +64,28 @@ def apply_settings(overrides: dict[str, str]) -> None:
 
 
 @contextmanager
-def sample_store_stand_ins(n_products: int | None = None) -> Iterator[StandIns]:
-    """The sample store served by its Shopify emulator, its competitors' sites and Google Trends."""
+def sample_store_stand_ins(n_products: int | None = None, with_accounting: bool = False) -> Iterator[StandIns]:
+    """The sample store served by its Shopify emulator, its competitors' sites and Google Trends
+    (and, with `with_accounting`, its books through an Apideck stand-in)."""
     store = generate_store(n_products=n_products or DEFAULT_PRODUCTS)
     access_token = "shpat_" + secrets.token_hex(16)  # a fresh token per process, as a real install gives
-    with ShopifyEmulator() as emulator, CompetitorSites(store) as sites, TrendsStandIn() as trends:
+    with ShopifyEmulator() as emulator, CompetitorSites(store) as sites, TrendsStandIn() as trends, ExitStack() as extra:
         emulator.add_shop(store, access_token)
-        apply_settings({
+        overrides = {
             "SHOPIFY_ADMIN_BASE_URL": emulator.admin_base_url_template,
             "TRENDS_BASE_URL": trends.base_url,
             # The competitor sites are this process's own servers on loopback.
             "COMPETITOR_FETCH_ALLOW_PRIVATE_NETWORKS": "true",
             "COMPETITOR_FETCH_INTERVAL_SECONDS": "0.02",
-        })
-        yield StandIns(store, emulator, sites, trends, access_token)
+        }
+        apideck = None
+        if with_accounting:
+            apideck = extra.enter_context(ApideckStandIn(api_key="apideck_" + secrets.token_hex(16)))
+            apideck.add_consumer(DEMO_ACCOUNTING_CONSUMER, "quickbooks", items_from_store(store))
+            overrides |= {"APIDECK_BASE_URL": apideck.base_url, "APIDECK_APP_ID": apideck.app_id,
+                          "APIDECK_API_KEY": apideck.api_key}
+        apply_settings(overrides)
+        yield StandIns(store, emulator, sites, trends, access_token, apideck)
 
 
 def install_sample_shop(stand_ins: StandIns, progress: Progress) -> None:
@@ -116,6 +127,12 @@ def install_sample_shop(stand_ins: StandIns, progress: Progress) -> None:
     imported = import_competitor_csv(store.domain, sheet.getvalue().encode())
     urls = imported.counts.urls_linked
     progress(f"  competitors registered: {len(stand_ins.sites.competitors)} shops, {urls} product pages")
+    if stand_ins.apideck is not None:
+        from shared.db.accounting import connect_accounting
+
+        with transaction() as conn:
+            connect_accounting(conn, shop.id, "quickbooks", DEMO_ACCOUNTING_CONSUMER, books_currency=store.currency)
+        progress("  accounting connected: QuickBooks through the Apideck stand-in")
 
 
 class ProgressPrinter:
@@ -250,10 +267,12 @@ def print_step_table(report: dict, progress: Progress) -> None:
 
 
 def run_demo(out: Path, products: int | None = None, progress: Progress = print,
-             cloud_stand_ins: bool = False) -> RunOutcome:
-    progress("starting the sample store's stand-ins (Shopify, competitor sites, Google Trends)")
+             cloud_stand_ins: bool = False, with_accounting: bool = False) -> RunOutcome:
+    progress("starting the sample store's stand-ins (Shopify, competitor sites, Google Trends"
+             + (", Apideck)" if with_accounting else ")"))
     try:
-        with sample_store_stand_ins(products) as stand_ins, _briefing_services(cloud_stand_ins, progress):
+        with sample_store_stand_ins(products, with_accounting=with_accounting) as stand_ins, \
+                _briefing_services(cloud_stand_ins, progress):
             shop = stand_ins.store.domain
             progress(f"installing {stand_ins.store.name} ({shop})")
             install_sample_shop(stand_ins, progress)

@@ -228,7 +228,23 @@ type QueryRoot {{
 }}
 """
 
-SCHEMA: GraphQLSchema = build_schema(SCHEMA_SDL + BULK_SDL)  # bulk operations: shared.local.shopify_bulk
+# Writing prices: productVariantsBulkUpdate, as the Admin API has it (the fields the app sends).
+PRICE_UPDATE_SDL = """
+input ProductVariantsBulkInput { id: ID price: Money compareAtPrice: Money }
+enum ProductVariantsBulkUpdateUserErrorCode {
+  GREATER_THAN_OR_EQUAL_TO INVALID_INPUT MUST_BE_FOR_THIS_PRODUCT NEGATIVE_PRICE_VALUE PRODUCT_DOES_NOT_EXIST
+  PRODUCT_VARIANT_DOES_NOT_EXIST PRODUCT_VARIANT_ID_MISSING
+}
+type ProductVariantsBulkUpdateUserError { code: ProductVariantsBulkUpdateUserErrorCode field: [String!] message: String! }
+type ProductVariantsBulkUpdatePayload {
+  product: Product productVariants: [ProductVariant!] userErrors: [ProductVariantsBulkUpdateUserError!]!
+}
+extend type Mutation {
+  productVariantsBulkUpdate(productId: ID!, variants: [ProductVariantsBulkInput!]!, allowPartialUpdates: Boolean = false): ProductVariantsBulkUpdatePayload
+}
+"""
+
+SCHEMA: GraphQLSchema = build_schema(SCHEMA_SDL + BULK_SDL + PRICE_UPDATE_SDL)  # bulk operations: shared.local.shopify_bulk
 
 
 # --- calculated query cost -------------------------------------------------------------------
@@ -596,6 +612,13 @@ def _amount(value: Decimal) -> str:
     return str(value.quantize(Decimal("0.01")))
 
 
+@dataclass(frozen=True)
+class _WrittenPrice:
+    price: Decimal
+    compare_at_price: Decimal | None
+    updated_at: datetime
+
+
 class _Request:
     """Per-request state handed to resolvers: search warnings for `extensions.search`."""
 
@@ -628,6 +651,12 @@ class ShopData:
         self.line_by_id = {line.id: (order, line) for order in self.orders for line in order.line_items}
         self._order_cache: dict[tuple, tuple[list, list]] = {}
         self._filter_cache: dict[tuple, tuple[list, list]] = {}
+        # Prices written through productVariantsBulkUpdate, over the sample's own (frozen) values.
+        self.written: dict[str, _WrittenPrice] = {}
+        self.product_touched: dict[str, datetime] = {}
+        self._write_lock = threading.Lock()
+        # The scopes the app's token holds; None: all of them. Writing prices needs write_products.
+        self.granted_scopes: frozenset[str] | None = None
 
     # --- generic connection ---------------------------------------------------------------
 
@@ -815,7 +844,7 @@ class ShopData:
             "status": product.status,
             "tags": list(product.tags),
             "createdAt": _iso(product.created_at),
-            "updatedAt": _iso(product.updated_at),
+            "updatedAt": _iso(self.product_updated_at(product)),
             "totalInventory": lambda: sum(self.stock(v) for v in product.variants),
             "tracksInventory": True,
             "variants": variants,
@@ -831,8 +860,8 @@ class ShopData:
             "displayName": f"{product.title} - {variant.title}",
             "sku": variant.sku,
             "barcode": variant.barcode,
-            "price": _amount(variant.price),
-            "compareAtPrice": _amount(variant.compare_at_price) if variant.compare_at_price is not None else None,
+            "price": _amount(self.price_of(variant)),
+            "compareAtPrice": _amount(compare_at) if (compare_at := self.compare_at_of(variant)) is not None else None,
             "inventoryQuantity": lambda: self.stock(variant),
             "inventoryItem": lambda: self.item_view(variant),
             "product": lambda: self.product_view(product),
@@ -841,7 +870,7 @@ class ShopData:
             "availableForSale": True,
             "taxable": True,
             "createdAt": _iso(variant.created_at),
-            "updatedAt": _iso(variant.updated_at),
+            "updatedAt": _iso(self.variant_updated_at(variant)),
         }
 
     def item_view(self, variant: Variant) -> dict[str, Any]:
@@ -979,6 +1008,98 @@ class ShopData:
             "discountedTotalSet": self.bag(line.original_unit_price * line.quantity),
         }
 
+    # --- written prices ------------------------------------------------------------------------
+
+    def price_of(self, variant: Variant) -> Decimal:
+        written = self.written.get(variant.id)
+        return written.price if written else variant.price
+
+    def compare_at_of(self, variant: Variant) -> Decimal | None:
+        written = self.written.get(variant.id)
+        return written.compare_at_price if written else variant.compare_at_price
+
+    def variant_updated_at(self, variant: Variant) -> datetime:
+        written = self.written.get(variant.id)
+        return written.updated_at if written else variant.updated_at
+
+    def product_updated_at(self, product: Product) -> datetime:
+        return max(product.updated_at, self.product_touched.get(product.id, product.updated_at))
+
+    def bulk_update_variants(self, productId: str, variants: list[dict[str, Any]],
+                             allowPartialUpdates: bool = False) -> dict[str, Any]:
+        """productVariantsBulkUpdate: every input checked, then all written, or none unless partial updates are allowed."""
+        if self.granted_scopes is not None and "write_products" not in self.granted_scopes:
+            required = "`write_products` access scope. Also: The user must have a permission to update product variants."
+            raise GraphQLError(f"Access denied for productVariantsBulkUpdate field. Required access: {required}",
+                               extensions={"code": "ACCESS_DENIED", "requiredAccess": required,
+                                           "documentation": "https://shopify.dev/api/usage/access-scopes"})
+        product = self.product_by_id.get(productId)
+        if product is None:
+            return {"product": None, "productVariants": None, "userErrors": [
+                {"code": "PRODUCT_DOES_NOT_EXIST", "field": ["productId"], "message": "Product does not exist"}]}
+        errors: list[dict[str, Any]] = []
+        accepted: list[tuple[Variant, dict[str, Decimal | None]]] = []
+        for index, given in enumerate(variants):
+            where = ["variants", str(index)]
+            variant = self.variant_by_id.get(given.get("id") or "")
+            if not given.get("id"):
+                errors.append({"code": "PRODUCT_VARIANT_ID_MISSING", "field": [*where, "id"],
+                               "message": "Product variant is missing ID attribute"})
+                continue
+            if variant is None:
+                errors.append({"code": "PRODUCT_VARIANT_DOES_NOT_EXIST", "field": [*where, "id"],
+                               "message": "Product variant does not exist"})
+                continue
+            if variant.product_id != product.id:
+                errors.append({"code": "MUST_BE_FOR_THIS_PRODUCT", "field": [*where, "id"],
+                               "message": "Product variant does not exist on this product"})
+                continue
+            change: dict[str, Decimal | None] = {}
+            refused = False
+            for name in ("price", "compareAtPrice"):
+                if name not in given:
+                    continue
+                if given[name] is None:
+                    if name == "price":
+                        errors.append({"code": "INVALID_INPUT", "field": [*where, name], "message": "Price can't be blank"})
+                        refused = True
+                    change[name] = None
+                    continue
+                try:
+                    amount = Decimal(str(given[name]))
+                    if not amount.is_finite():
+                        raise ArithmeticError
+                except (ArithmeticError, ValueError):
+                    errors.append({"code": "INVALID_INPUT", "field": [*where, name],
+                                   "message": f"{'Price' if name == 'price' else 'Compare at price'} is invalid"})
+                    refused = True
+                    continue
+                if amount < 0:
+                    errors.append({"code": "GREATER_THAN_OR_EQUAL_TO", "field": [*where, name],
+                                   "message": f"{'Price' if name == 'price' else 'Compare at price'} must be greater "
+                                              "than or equal to 0"})
+                    refused = True
+                    continue
+                change[name] = amount.quantize(Decimal("0.01"))
+            if not refused:
+                accepted.append((variant, change))
+        if errors and not allowPartialUpdates:
+            return {"product": self.product_view(product), "productVariants": None, "userErrors": errors}
+        now = datetime.now(timezone.utc)
+        with self._write_lock:
+            for variant, change in accepted:
+                price = change.get("price", self.price_of(variant))
+                compare_at = change["compareAtPrice"] if "compareAtPrice" in change else self.compare_at_of(variant)
+                self.written[variant.id] = _WrittenPrice(price, compare_at, now)
+            if accepted:
+                self.product_touched[product.id] = now
+                # Listings sorted or filtered by updated_at were worked out before this write.
+                self._order_cache.clear()
+                self._filter_cache.clear()
+        return {"product": self.product_view(product),
+                "productVariants": [self.variant_view(variant) for variant, _ in accepted],
+                "userErrors": errors}
+
     # --- the query root ------------------------------------------------------------------------
 
     def node_view(self, gid: str, request: _Request) -> dict[str, Any] | None:
@@ -1011,7 +1132,7 @@ class ShopData:
             "sku": lambda p: [v.sku for v in p.variants],
             "barcode": lambda p: [v.barcode for v in p.variants],
             "created_at": lambda p: p.created_at,
-            "updated_at": lambda p: p.updated_at,
+            "updated_at": self.product_updated_at,
             "default": lambda p: p.title,
         }
         variant_fields: dict[str, Callable] = {
@@ -1021,7 +1142,7 @@ class ShopData:
             "title": lambda v: v.title,
             "product_id": lambda v: _numeric_id(v.product_id),
             "created_at": lambda v: v.created_at,
-            "updated_at": lambda v: v.updated_at,
+            "updated_at": self.variant_updated_at,
             "default": lambda v: v.sku,
         }
         order_fields: dict[str, Callable] = {
@@ -1043,7 +1164,7 @@ class ShopData:
         location_fields: dict[str, Callable] = {"id": lambda loc: _numeric_id(loc.id), "name": lambda loc: loc.name}
         product_sorts = {
             "ID": lambda p: 0, "TITLE": lambda p: p.title.lower(), "CREATED_AT": lambda p: p.created_at.timestamp(),
-            "UPDATED_AT": lambda p: p.updated_at.timestamp(), "PRODUCT_TYPE": lambda p: p.product_type, "VENDOR": lambda p: p.vendor,
+            "UPDATED_AT": lambda p: self.product_updated_at(p).timestamp(), "PRODUCT_TYPE": lambda p: p.product_type, "VENDOR": lambda p: p.vendor,
         }
         variant_sorts = {"ID": lambda v: 0, "SKU": lambda v: v.sku, "TITLE": lambda v: v.title, "NAME": lambda v: v.title,
                          "POSITION": lambda v: v.position}
@@ -1099,6 +1220,7 @@ class ShopData:
             "order": lambda id: self.order_view(self.order_by_id[id]) if id in self.order_by_id else None,
             "orders": listing(self.orders, order_fields, order_sorts, self.order_view, lambda o: o.id, "orders"),
             "ordersCount": count(self.orders, order_fields, "ordersCount"),
+            "productVariantsBulkUpdate": self.bulk_update_variants,
         }
 
 
