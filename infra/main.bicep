@@ -72,6 +72,28 @@ param shopifyClientSecretPrevious string = ''
 @description('Base64 of a 32-byte key, or keyid:base64 pairs separated by commas while rotating.')
 param tokenEncryptionKey string = ''
 
+@secure()
+@description('Only if the Azure OpenAI resource allows keys; empty: the app signs in with its identity.')
+param azureOpenAiApiKey string = ''
+
+@secure()
+param elevenLabsApiKey string = ''
+
+@secure()
+param veedApiKey string = ''
+
+@secure()
+param zenRowsApiKey string = ''
+
+@secure()
+param apideckApiKey string = ''
+
+// --- optional providers: empty leaves the offline provider in charge ---
+param azureOpenAiEndpoint string = ''
+param veedEndpoint string = ''
+param veedImageUrl string = ''
+param apideckAppId string = ''
+
 var tags = { 'azd-env-name': environmentName }
 var token = toLower(uniqueString(subscription().id, environmentName, location))
 var names = {
@@ -154,6 +176,11 @@ module keyVault 'core/keyvault.bicep' = {
       'TOKEN-ENCRYPTION-KEY': tokenEncryptionKey
       'SHOPIFY-CLIENT-SECRET': shopifyClientSecret
       'SHOPIFY-CLIENT-SECRET-PREVIOUS': shopifyClientSecretPrevious
+      'AZURE-OPENAI-API-KEY': azureOpenAiApiKey
+      'ELEVENLABS-API-KEY': elevenLabsApiKey
+      'VEED-API-KEY': veedApiKey
+      'ZENROWS-API-KEY': zenRowsApiKey
+      'APIDECK-API-KEY': apideckApiKey
     }
   }
 }
@@ -203,6 +230,10 @@ module functionApp 'app/function.bicep' = {
     keyVaultUri: keyVault.outputs.uri
     shopifyClientId: shopifyClientId
     appBaseUrl: appBaseUrl
+    azureOpenAiEndpoint: azureOpenAiEndpoint
+    veedEndpoint: veedEndpoint
+    veedImageUrl: veedImageUrl
+    apideckAppId: apideckAppId
     databaseTransactionPooler: databaseTransactionPooler
     durableAlwaysReadyInstances: durableAlwaysReadyInstances
     maximumInstanceCount: maximumInstanceCount

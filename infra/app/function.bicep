@@ -17,6 +17,14 @@ param appInsightsConnectionString string
 param keyVaultUri string
 param shopifyClientId string
 param appBaseUrl string = ''
+@description('Azure OpenAI endpoint for the briefing script; empty: the template writer.')
+param azureOpenAiEndpoint string = ''
+@description('VEED model queue endpoint; empty: the local ffmpeg renderer.')
+param veedEndpoint string = ''
+@description('Presenter image for VEED; empty: the title slide.')
+param veedImageUrl string = ''
+@description('Apideck application id; empty: no accounting costs.')
+param apideckAppId string = ''
 param databaseTransactionPooler bool = false
 param durableAlwaysReadyInstances int = 1
 param maximumInstanceCount int = 100
@@ -144,6 +152,53 @@ var appSettings = {
   LOG_LEVEL: 'WARNING'
   APPLICATIONINSIGHTS_CONNECTION_STRING: appInsightsConnectionString
   TELEMETRY_CONSOLE_EXPORT: 'false'
+  // market signals: ZenRows, competitor import, Trends backoff
+  ZENROWS_BASE_URL: 'https://api.zenrows.com/v1/'
+  ZENROWS_CONCURRENCY: '5'
+  ZENROWS_TIMEOUT_SECONDS: '120.0'
+  ZENROWS_SERVER_RETRIES: '2'
+  COMPETITOR_CSV_MAX_BYTES: '5000000'
+  COMPETITOR_MATCH_MIN_TITLE_SCORE: '0.8'
+  TRENDS_RETRY_AFTER_SECONDS: '60.0'
+  TRENDS_MAX_WAIT_SECONDS: '300.0'
+  TRENDS_PAUSE_SECONDS: '1.0'
+  // accounting costs (Apideck) and applying approved prices
+  APIDECK_BASE_URL: 'https://unify.apideck.com'
+  APIDECK_APP_ID: apideckAppId
+  APIDECK_PAGE_SIZE: '200'
+  APIDECK_MAX_ATTEMPTS: '5'
+  APIDECK_TIMEOUT_SECONDS: '30.0'
+  PRICING_APPLY_APPROVED: 'false'
+  // pricing engine: stock rules and demand
+  PRICING_OVERSTOCK_DAYS: '120.0'
+  PRICING_MARKDOWN_PCT: '5.0'
+  PRICING_LOW_STOCK_DAYS: '14.0'
+  PRICING_RISING_TREND_SLOPE: '0.5'
+  PRICING_RAISE_PCT: '5.0'
+  PRICING_ELASTICITY_PRIOR: '-1.2'
+  // the briefing in the cloud: script, voice, video
+  AZURE_OPENAI_ENDPOINT: azureOpenAiEndpoint
+  AZURE_OPENAI_DEPLOYMENT: 'gpt-4o-mini'
+  AZURE_OPENAI_API_VERSION: '2024-10-21'
+  AZURE_OPENAI_MAX_TOKENS: '700'
+  AZURE_OPENAI_MAX_RETRIES: '4'
+  AZURE_OPENAI_TIMEOUT_SECONDS: '60.0'
+  AZURE_OPENAI_TEMPERATURE: '0.4'
+  ELEVENLABS_BASE_URL: 'https://api.elevenlabs.io'
+  ELEVENLABS_VOICE_ID: '21m00Tcm4TlvDq8ikWAM'
+  ELEVENLABS_MODEL_ID: 'eleven_multilingual_v2'
+  ELEVENLABS_OUTPUT_FORMAT: 'mp3_44100_128'
+  ELEVENLABS_MAX_RETRIES: '4'
+  ELEVENLABS_TIMEOUT_SECONDS: '120.0'
+  VEED_ENDPOINT: veedEndpoint
+  VEED_RESOLUTION: '720p'
+  VEED_IMAGE_URL: veedImageUrl
+  VEED_TIMEOUT_SECONDS: '120.0'
+  // media store (Blob Storage with the app's identity)
+  MEDIA_STORE: 'auto'
+  MEDIA_BLOB_ACCOUNT_URL: storageBlobEndpoint
+  MEDIA_BLOB_CONTAINER: 'briefings'
+  MEDIA_LINK_MINUTES: '60'
 }
 
 // Read by the Functions host, the Azure SDK or the Azure Monitor exporter, not by the settings model.

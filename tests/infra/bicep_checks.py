@@ -364,7 +364,9 @@ FORBIDDEN_SETTINGS = {
     "ENABLE_ORYX_BUILD", "WEBSITE_TIME_ZONE", "TZ", "WEBSITE_MAX_DYNAMIC_APPLICATION_SCALE_OUT",
 }
 # Secrets only a developer's machine uses; Azure has no use for them, so Key Vault holds none.
-LOCAL_ONLY_SECRETS = {"LOCAL_FUNCTION_KEY"}
+# Secrets with no place in Azure: the local host's key, and a Blob connection string (Azure signs in
+# with the app's identity; the string is for Azurite or a developer's own account).
+LOCAL_ONLY_SECRETS = {"LOCAL_FUNCTION_KEY", "MEDIA_BLOB_CONNECTION_STRING"}
 
 
 def settings_problems(infra: Path = INFRA) -> list[str]:
