@@ -271,7 +271,9 @@ async def test_a_crawl_delay_in_robots_txt_widens_the_interval():
             await f.fetch_many([f"{s.base}/products/{i}" for i in range(2)])
         times = sorted(t for t, _ in s.recorder.hits)
         pages = times[1:]  # the delay is known once robots.txt has been read
-        assert pages[1] - pages[0] >= 0.95
+        # The fetcher spaces the starts by 1 s; the site stamps arrivals, and the first request's
+        # new connection can arrive late under load. Without the delay the gap would be ~0.
+        assert pages[1] - pages[0] >= 0.75
 
 
 # --- the guard, by the list of targets ---------------------------------------------------
