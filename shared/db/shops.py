@@ -112,9 +112,11 @@ def record_catalogue_sync(conn: psycopg.Connection, shop_id: int, started_at: da
     )
 
 
-def update_shop_profile(conn: psycopg.Connection, shop_id: int, *, name: str, currency: str) -> None:
-    """The shop's own name and currency, as Shopify reports them (read at install)."""
+def update_shop_profile(conn: psycopg.Connection, shop_id: int, *, name: str, currency: str,
+                        country: str | None = None) -> None:
+    """The shop's own name, currency and country, as Shopify reports them (read at install).
+    An unknown country keeps the one already stored."""
     conn.execute(
-        "UPDATE shops SET name = %s, currency = %s, updated_at = now() WHERE id = %s",
-        (name[:255], currency, shop_id),
+        "UPDATE shops SET name = %s, currency = %s, country = COALESCE(%s, country), updated_at = now() WHERE id = %s",
+        (name[:255], currency, country, shop_id),
     )

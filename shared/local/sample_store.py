@@ -34,6 +34,7 @@ CURRENCY = "GBP"
 SHOP_NAME = "Hare & Hazel Home"
 SHOP_DOMAIN = "hare-and-hazel.myshopify.com"
 SHOP_TIMEZONE = "Europe/London"
+SHOP_COUNTRY = "GB"
 DEFAULT_SEED = 20261001
 DEFAULT_PRODUCTS = 160
 SMALL_STORE_PRODUCTS = 12
@@ -229,6 +230,7 @@ class SampleStore:
     domain: str
     currency: str
     timezone: str
+    country: str
     products: tuple[Product, ...]
     locations: tuple[Location, ...]
     inventory_levels: tuple[InventoryLevel, ...]
@@ -566,6 +568,7 @@ def generate_store(
         domain=SHOP_DOMAIN,
         currency=CURRENCY,
         timezone=SHOP_TIMEZONE,
+        country=SHOP_COUNTRY,
         products=products,
         locations=locations,
         inventory_levels=levels,

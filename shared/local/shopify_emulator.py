@@ -122,6 +122,7 @@ scalar Money
 scalar URL
 
 enum CurrencyCode {{ GBP EUR USD }}
+enum CountryCode {{ GB IE FR DE NL US CA AU }}
 enum ProductStatus {{ ACTIVE ARCHIVED DRAFT }}
 enum ProductSortKeys {{ ID TITLE CREATED_AT UPDATED_AT PRODUCT_TYPE VENDOR }}
 enum ProductVariantSortKeys {{ ID SKU TITLE POSITION NAME }}
@@ -141,8 +142,10 @@ type MoneyBag {{ shopMoney: MoneyV2! presentmentMoney: MoneyV2! }}
 type SelectedOption {{ name: String! value: String! }}
 
 type ShopPlan {{ displayName: String! publicDisplayName: String! partnerDevelopment: Boolean! shopifyPlus: Boolean! }}
+type ShopAddress {{ countryCodeV2: CountryCode }}
 type Shop implements Node {{
   id: ID! name: String! myshopifyDomain: String! currencyCode: CurrencyCode! ianaTimezone: String! plan: ShopPlan!
+  billingAddress: ShopAddress!
 }}
 
 type Location implements Node {{
@@ -816,6 +819,7 @@ class ShopData:
             "myshopifyDomain": self.domain,
             "currencyCode": self.store.currency,
             "ianaTimezone": self.store.timezone,
+            "billingAddress": {"countryCodeV2": self.store.country},
             "plan": {
                 "displayName": self.plan.name,
                 "publicDisplayName": self.plan.name,

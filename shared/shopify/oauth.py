@@ -221,11 +221,11 @@ def _refuse(status: int, reason: str, shop: str | None) -> func.HttpResponse:
 async def _record_profile(shop: str, shop_id: int, access_token: str) -> None:
     try:
         profile = await fetch_shop_profile(shop, access_token)
-    except Exception as exc:  # noqa: BLE001 - the name and currency are a nicety; the install stands
-        log.warning("could not read the name and currency of %s: %s", shop, type(exc).__name__)
+    except Exception as exc:  # noqa: BLE001 - the profile is a nicety; the install stands
+        log.warning("could not read the profile (name, currency, country) of %s: %s", shop, type(exc).__name__)
         return
     with transaction() as conn:
-        update_shop_profile(conn, shop_id, name=profile.name, currency=profile.currency)
+        update_shop_profile(conn, shop_id, name=profile.name, currency=profile.currency, country=profile.country)
 
 
 async def _after_install_safely(shop: str) -> None:
