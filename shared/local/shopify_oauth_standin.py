@@ -51,6 +51,7 @@ class TokenRequest:
     grant: str  # authorization_code | refresh_token | token_exchange | unknown
     status: int
     error: str | None
+    user_agent: str = ""
 
 
 @dataclass
@@ -160,7 +161,8 @@ class ShopifyOAuthStandIn:
         grant = _grant_name(body)
         with self._lock:
             status, payload = self._answer(shop, grant, body)
-            self._requests.append(TokenRequest(shop, grant, status, payload.get("error")))
+            self._requests.append(TokenRequest(shop, grant, status, payload.get("error"),
+                                               request.headers.get("user-agent", "")))
         if status == 200:
             self._register(shop, payload["access_token"])
         return json_response(status, payload)
