@@ -16,6 +16,7 @@ import activities
 from activities import apply_webhook_events
 from orchestrations import daily_pipeline, process_webhook_events, render_video_cloud, sync_catalogue
 from shared import http_api, scheduling
+from shared import durable_history_purge
 from shared.market import competitor_import, match_api
 from shared.shopify import catalog_import, oauth, price_endpoints, webhook_endpoint, webhook_queue
 from shared.telemetry_export import configure_telemetry
@@ -139,6 +140,8 @@ async def shopify_webhook(req: func.HttpRequest, client: df.DurableOrchestration
 @app.durable_client_input(client_name="client")
 async def webhook_sweep(timer: func.TimerRequest, client: df.DurableOrchestrationClient) -> None:
     await webhook_queue.start_sweep(client, datetime.now(timezone.utc))
+    # shop/redact queues its runs' Durable histories; purging them needs this client.
+    await durable_history_purge.purge_queued_histories(client)
 
 
 @app.route(route="health", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)

@@ -26,7 +26,7 @@ from shared.db.shops import get_shop, record_catalogue_sync
 from shared.shopify.admin_api import AdminApiClient, ShopifyMissingScopeError
 from shared.shopify.bulk_operations import BulkOperationStatus, cancel_bulk_operation
 from shared.shopify.bulk_sync import BulkPart, ingest_part, part_status, start_part
-from shared.shopify.tokens import get_access_token
+from shared.shopify.tokens import get_access_token_async
 from shared.telemetry import cost_ledger
 
 log = logging.getLogger(__name__)
@@ -53,8 +53,8 @@ class FinishInput(StepInput):
     read_started_at: AwareDatetime | None = None  # the catalogue snapshot's start: the next watermark
 
 
-def _client(domain: str) -> AdminApiClient:
-    return AdminApiClient(domain, get_access_token(domain))
+async def _client(domain: str) -> AdminApiClient:
+    return AdminApiClient(domain, await get_access_token_async(domain))
 
 
 async def _guarded(run_id: str, work: Callable[[], Awaitable[StepSummary]]) -> dict:
@@ -86,7 +86,7 @@ async def start_bulk_sync(payload: dict) -> dict:
             runs.step_started(conn, params.run_id, STEP)
 
     async def work() -> StepSummary:
-        async with _client(params.shop) as client:
+        async with await _client(params.shop) as client:
             operation = await start_part(client, params.part, params.orders_from)
         created = operation.created_at.isoformat() if operation.created_at else None
         return StepSummary(status="ok", counts={"operation_id": operation.id, "bulk_status": operation.status.value,
@@ -114,7 +114,7 @@ async def check_bulk_sync(payload: dict) -> dict:
         if reported is not None and reported.finished:
             status, error_code, objects = reported, finish.error_code, None
         else:
-            async with _client(params.shop) as client:
+            async with await _client(params.shop) as client:
                 operation = await part_status(client, params.operation_id)
             status, error_code, objects = operation.status, operation.error_code, operation.object_count
         if error_code and error_code.upper() == "ACCESS_DENIED":
@@ -137,7 +137,7 @@ async def ingest_bulk_sync(payload: dict) -> dict:
     async def work() -> StepSummary:
         with transaction() as conn:
             shop = get_shop(conn, params.shop)
-        async with _client(params.shop) as client:
+        async with await _client(params.shop) as client:
             ingested = await ingest_part(client, shop.id, params.part, params.operation_id)
         with transaction() as conn:
             bulk_operation_finishes.mark_consumed(conn, shop.id, params.operation_id)
@@ -153,7 +153,7 @@ async def finish_bulk_sync(payload: dict) -> dict:
     if params.cancel_operation_id:
         with cost_ledger() as ledger:
             try:
-                async with _client(params.shop) as client:
+                async with await _client(params.shop) as client:
                     await cancel_bulk_operation(client, params.cancel_operation_id)
             except Exception as exc:  # noqa: BLE001 - best effort: the next start adopts or waits for it
                 log.warning("%s: could not cancel %s: %s", params.shop, params.cancel_operation_id, short_error(exc))

@@ -23,7 +23,7 @@ from shared.shopify.admin_api import AdminApiClient
 from shared.shopify.bulk_sync import orders_window_start
 from shared.shopify.order_window import order_history_days
 from shared.shopify.sync import sync_shop
-from shared.shopify.tokens import get_access_token
+from shared.shopify.tokens import get_access_token_async
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +68,7 @@ def history_days_for(shop_id: int) -> int:
 async def _count_variants(domain: str, limit: int) -> int | None:
     """Variants in the shop, counted up to `limit`; None when Shopify cannot be asked right now."""
     try:
-        async with AdminApiClient(domain, get_access_token(domain), max_attempts=2) as client:
+        async with AdminApiClient(domain, await get_access_token_async(domain), max_attempts=2) as client:
             data = await client.execute(VARIANTS_COUNT_QUERY, {"limit": limit}, operation_name="CountVariants")
         return int(data["productVariantsCount"]["count"])
     except Exception as exc:  # noqa: BLE001 - a plan without a count is still a plan
@@ -100,7 +100,7 @@ async def _sync(params: StepInput) -> StepSummary:
     with transaction() as conn:
         shop = get_shop(conn, params.shop)
     since = changes_since(shop, datetime.now(timezone.utc))
-    async with AdminApiClient(params.shop, get_access_token(params.shop)) as client:
+    async with AdminApiClient(params.shop, await get_access_token_async(params.shop)) as client:
         summary = await sync_shop(shop.id, params.shop, client, since=since, history_days=history_days_for(shop.id))
     with transaction() as conn:
         record_catalogue_sync(conn, shop.id, summary.started_at, full=since is None)

@@ -12,6 +12,7 @@ import secrets
 from datetime import datetime
 
 from shared.db.shops import check_shop_domain
+from shared.run_termination import RUNNING, run_instance_prefixes
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +47,18 @@ async def start_daily_run(client, shop: str, now: datetime) -> str | None:
         return None
     await client.start_new(PIPELINE, instance_id, {"shop": shop, "trigger": "timer"})
     return instance_id
+
+
+async def start_first_run(client, shop: str, now: datetime) -> str | None:
+    """The run an install starts; none while a run of the shop is still pending or running (a
+    reinstall during a run, or a run an interrupted host left to resume): one pipeline at a time."""
+    for prefix in run_instance_prefixes(shop):
+        going = await client.get_status_by(runtime_status=RUNNING, instance_id_prefix=prefix)
+        if going:
+            log.info("%s already has run %s %s; the install starts no other", shop, going[0].instance_id,
+                     _status_name(going[0]))
+            return None
+    return await start_manual_run(client, shop, now)
 
 
 async def start_daily_runs(client, shops: list[str], now: datetime) -> list[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import os
 import signal
@@ -16,12 +17,24 @@ import psycopg
 import pytest
 
 from shared.briefing.media_probe import probe
+from shared.db.pool import transaction
 from shared.local.demo import run_demo
 from shared.local.sample_store import generate_store
 from shared.settings import get_settings
+from shared.shopify.tokens import token_cipher
 
 REPO = Path(__file__).resolve().parents[1]
 SMALL_STORE = 12
+
+
+_RUNS_BEFORE: set[str] = set()
+
+
+def _sample_shop_runs() -> set[str]:
+    domain = generate_store(n_products=SMALL_STORE).domain
+    with transaction() as conn:
+        return {r["id"] for r in conn.execute(
+            "SELECT r.id FROM pipeline_runs r JOIN shops s ON s.id = r.shop_id WHERE s.domain = %s", (domain,))}
 
 
 @pytest.fixture(scope="module")
@@ -31,6 +44,8 @@ def demo_output(local_data_dir, tmp_path_factory):
     saved = dict(_os.environ)
     out = tmp_path_factory.mktemp("demo-out")
     lines: list[str] = []
+    # Other tests in the session run pipelines on the same sample shop: the demo's are the new ones.
+    _RUNS_BEFORE.update(_sample_shop_runs())
     outcome = run_demo(out, products=SMALL_STORE, progress=lines.append)
     _os.environ.clear()
     _os.environ.update(saved)
@@ -87,6 +102,24 @@ def test_the_page_links_the_video_and_shows_the_table(demo_output):
     assert 'src="briefing.mp4"' in page
     assert "<table" in page and "<svg" in page
     assert "mock" in page.lower()  # the social signals are labelled as mocked
+
+
+def test_the_demo_installs_the_shop_through_oauth_and_runs_one_pipeline(demo_output):
+    outcome, _, lines = demo_output
+    store = generate_store(n_products=SMALL_STORE)
+    # One authorization code exchanged, as the callback does it; nothing refreshed or migrated.
+    assert [(r.grant, r.status) for r in outcome.token_requests] == [("authorization_code", 200)]
+    assert all(r.shop == store.domain for r in outcome.token_requests)
+    with transaction() as conn:
+        shop = conn.execute("SELECT * FROM shops WHERE domain = %s", (store.domain,)).fetchone()
+    run_ids = sorted(_sample_shop_runs() - _RUNS_BEFORE)
+    stored = token_cipher().open(shop["access_token_ciphertext"], store.domain)
+    assert hashlib.sha256(stored.encode()).hexdigest() == outcome.token_requests[0].issued_token_sha256
+    assert shop["refresh_token_ciphertext"] is not None and shop["access_token_expires_at"] is not None  # expiring=1
+    assert "read_all_orders" in shop["scopes"]
+    assert run_ids == [outcome.run_id] and outcome.run_id.startswith(f"manual-{store.domain}-")
+    assert any("merchant approved: 302 to" in line and "/api/auth/shopify/callback" in line for line in lines)
+    assert any(line.startswith("pipeline started by the install") for line in lines)
 
 
 def _count(conn, sql: str) -> int:

@@ -10,7 +10,9 @@ a variant to its product, an order line to its order), so the order in which row
 never matters: Shopify's bulk results promise no order. A child whose parent is not staged is
 an orphan; `orphans()` counts them so that the caller can refuse an incomplete result.
 
-Each table is merged in two statements rather than one INSERT ... ON CONFLICT: an UPDATE of
+Products and variants are merged with one MERGE each (see `_MERGE_VARIANTS`); should a webhook
+insert a row meanwhile, MERGE stops on the unique key, and they are merged like the other
+tables: in two statements rather than one INSERT ... ON CONFLICT: an UPDATE of
 the rows that differ from what is stored, then an INSERT of the rows not stored yet (with
 ON CONFLICT for a row a webhook inserted meanwhile). A daily full read changes few rows;
 measured on 100,000 variants (`python -m shared.cli bench sync`), skipping the unchanged ones
@@ -131,6 +133,42 @@ ON CONFLICT (shop_id, shopify_id) DO UPDATE SET
     inventory_item_id = EXCLUDED.inventory_item_id, inventory_quantity = EXCLUDED.inventory_quantity,
     shopify_unit_cost = EXCLUDED.shopify_unit_cost, shopify_unit_cost_currency = EXCLUDED.shopify_unit_cost_currency,
     synced_at = EXCLUDED.synced_at
+"""
+
+# One MERGE per table: a single join of the staged rows with the stored ones updates the rows
+# that differ (IS DISTINCT FROM: unchanged rows are not rewritten) and inserts the new ones,
+# with plain inserts (no ON CONFLICT, whose speculative insertion costs a probe and an extra WAL
+# record per row). MERGE does not resolve a row inserted concurrently (a webhook): the unique
+# key refuses it, and the two-statement merge above, which does, runs instead.
+_MERGE_PRODUCTS = """
+MERGE INTO products p
+USING staged_products s ON p.shop_id = %(shop)s AND p.shopify_id = s.shopify_id
+WHEN MATCHED AND (p.title, p.handle, p.product_type, p.vendor, p.status, p.shopify_updated_at)
+                 IS DISTINCT FROM (s.title, s.handle, s.product_type, s.vendor, s.status, s.shopify_updated_at) THEN
+    UPDATE SET title = s.title, handle = s.handle, product_type = s.product_type, vendor = s.vendor,
+               status = s.status, shopify_updated_at = s.shopify_updated_at, synced_at = now()
+WHEN NOT MATCHED THEN
+    INSERT (shop_id, shopify_id, title, handle, product_type, vendor, status, shopify_updated_at, synced_at)
+    VALUES (%(shop)s, s.shopify_id, s.title, s.handle, s.product_type, s.vendor, s.status, s.shopify_updated_at, now())
+"""
+_MERGE_VARIANTS = """
+MERGE INTO variants v
+USING (SELECT p.id AS product_id, s.* FROM staged_variants s
+       JOIN products p ON p.shop_id = %(shop)s AND p.shopify_id = s.product_shopify_id) s
+ON v.shop_id = %(shop)s AND v.shopify_id = s.shopify_id
+WHEN MATCHED AND (v.product_id, v.sku, v.title, v.barcode, v.price, v.compare_at_price, v.inventory_item_id,
+                  v.inventory_quantity, v.shopify_unit_cost, v.shopify_unit_cost_currency)
+                 IS DISTINCT FROM (s.product_id, s.sku, s.title, s.barcode, s.price, s.compare_at_price,
+                  s.inventory_item_id, s.inventory_quantity, s.shopify_unit_cost, s.shopify_unit_cost_currency) THEN
+    UPDATE SET product_id = s.product_id, sku = s.sku, title = s.title, barcode = s.barcode, price = s.price,
+               compare_at_price = s.compare_at_price, inventory_item_id = s.inventory_item_id,
+               inventory_quantity = s.inventory_quantity, shopify_unit_cost = s.shopify_unit_cost,
+               shopify_unit_cost_currency = s.shopify_unit_cost_currency, synced_at = now()
+WHEN NOT MATCHED THEN
+    INSERT (shop_id, product_id, shopify_id, sku, title, barcode, price, compare_at_price, inventory_item_id,
+            inventory_quantity, shopify_unit_cost, shopify_unit_cost_currency, synced_at)
+    VALUES (%(shop)s, s.product_id, s.shopify_id, s.sku, s.title, s.barcode, s.price, s.compare_at_price,
+            s.inventory_item_id, s.inventory_quantity, s.shopify_unit_cost, s.shopify_unit_cost_currency, now())
 """
 
 # A level's inventory item comes from its parent variant: the join that __parentId stands for.
@@ -295,8 +333,12 @@ class CatalogueStaging:
         conn.execute(_HASH_MEMORY)
         conn.execute(_LEVELS)
         with conn.cursor() as cur:
-            products = cur.execute(_UPDATE_PRODUCTS, params).rowcount + cur.execute(_INSERT_PRODUCTS, params).rowcount
-            variants = cur.execute(_UPDATE_VARIANTS, params).rowcount + cur.execute(_INSERT_VARIANTS, params).rowcount
+            merged = self._merge_catalogue(params)
+            if merged is not None:
+                products, variants = merged
+            else:
+                products = cur.execute(_UPDATE_PRODUCTS, params).rowcount + cur.execute(_INSERT_PRODUCTS, params).rowcount
+                variants = cur.execute(_UPDATE_VARIANTS, params).rowcount + cur.execute(_INSERT_VARIANTS, params).rowcount
             levels = cur.execute(_UPDATE_LEVELS, params).rowcount + cur.execute(_INSERT_LEVELS, params).rowcount
             removed = (0, 0, 0)
             if remove_unseen_before is not None:
@@ -312,6 +354,14 @@ class CatalogueStaging:
             products_written=products, variants_written=variants, inventory_levels_written=levels,
             inventory_levels_removed=removed[0], variants_removed=removed[1], products_removed=removed[2],
         )
+
+    def _merge_catalogue(self, params: dict) -> tuple[int, int] | None:
+        """(products, variants) written by one MERGE each; None if a row was inserted concurrently."""
+        try:
+            with self.conn.transaction(), self.conn.cursor() as cur:  # a savepoint: a conflict undoes only this
+                return cur.execute(_MERGE_PRODUCTS, params).rowcount, cur.execute(_MERGE_VARIANTS, params).rowcount
+        except psycopg.errors.UniqueViolation:
+            return None
 
 
 class OrderStaging:

@@ -1,8 +1,10 @@
 """The local product, end to end: the sample store's stand-ins, the Functions host and the runner.
 
-`run_demo` installs the sample shop, runs one complete daily pipeline through the real HTTP
-trigger and the real orchestrator, and exports what a merchant would see. `serve` keeps the
-same pieces running for curl and tests; `run_pipeline_once` runs a shop already installed.
+`run_demo` installs the sample shop through Shopify's OAuth flow on the local host (the install
+endpoint, the emulator's consent page, the callback, which seals the tokens and starts the first
+run), imports its catalogue and competitor list, lets that first run go through the real
+orchestrator, and exports what a merchant would see. `serve` keeps the same pieces running for
+curl and tests (with the token sealed directly); `run_pipeline_once` runs a shop already installed.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import httpx
@@ -25,20 +27,23 @@ import httpx
 from shared.db import runs
 from shared.db.pool import close_pool, transaction
 from shared.db.recommendations import run_recommendations
-from shared.db.shops import record_catalogue_sync, upsert_shop
+from shared.db.shops import get_shop, granted_scopes, record_catalogue_sync, upsert_shop
 from shared.local.apideck_standin import ApideckStandIn, items_from_store
 from shared.local.competitor_sites import CompetitorSites
-from shared.market.competitor_import import import_competitor_csv
 from shared.local.sample_store import DEFAULT_PRODUCTS, SampleStore, generate_store
 from shared.local.shopify_emulator import ShopifyEmulator
+from shared.local.shopify_oauth_standin import ShopifyOAuthStandIn, TokenRequest
+from shared.local.shopify_webhook_subscriptions_standin import WebhookSubscriptionsStandIn
 from shared.local.trends_standin import TrendsStandIn
+from shared.market.competitor_import import import_competitor_csv
 from shared.media_store import media_store
-from shared.secrets import reset_secret_store
+from shared.secrets import get_optional_secret, reset_secret_store
 from shared.settings import get_settings
 from shared.shopify.admin_api import AdminApiClient
+from shared.shopify.admin_origin import AdminOriginTransport
 from shared.shopify.order_window import ALL_ORDERS_SCOPE, order_history_days
 from shared.shopify.sync import sync_shop
-from shared.shopify.tokens import token_cipher
+from shared.shopify.tokens import get_access_token, token_cipher
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 Progress = Callable[[str], None]
@@ -89,24 +94,77 @@ def sample_store_stand_ins(n_products: int | None = None, with_accounting: bool 
 
 
 def install_sample_shop(stand_ins: StandIns, progress: Progress) -> None:
-    """What installing the app and importing a competitor list does for the sample shop."""
+    """The sample shop with its token sealed directly (no OAuth), its catalogue and competitors: for
+    `serve` and the tests that need an installed shop without a host. The demo uses `install_over_oauth`."""
     store = stand_ins.store
     cipher = token_cipher()
     # A development store, where the app holds read_all_orders: a year of orders to learn from.
     scopes = f"{get_settings().shopify_scopes},{ALL_ORDERS_SCOPE}"
     with transaction() as conn:
-        shop = upsert_shop(
+        upsert_shop(
             conn, store.domain, name=store.name, currency=store.currency,
             access_token_ciphertext=cipher.seal(stand_ins.access_token, store.domain),
             token_key_id=cipher.current_key_id, scopes=scopes,
         )
-    # Competitor pages are matched to variants, so the catalogue must be known first.
+    import_catalogue_and_competitors(stand_ins, stand_ins.access_token, progress)
+
+
+def install_over_oauth(stand_ins: StandIns, host, progress: Progress) -> list[TokenRequest]:
+    """Install the sample shop as a merchant does, through the app's own endpoints on `host`.
+
+    A browser (an httpx client with a cookie jar, not following redirects by itself) asks the
+    install endpoint, follows its 302 to the shop's consent page (`https://{shop}/...`, which
+    SHOPIFY_ADMIN_BASE_URL resolves to the emulator, as a hosts file would), where the stand-in
+    approves, and follows the redirect to the callback with its code, hmac and state, carrying
+    the state cookie. The callback exchanges the code, seals the tokens, subscribes the webhooks
+    and starts the first run. Returns the token endpoint's requests for this shop.
+    """
+    shop = stand_ins.store.domain
+    secret = get_optional_secret("SHOPIFY_CLIENT_SECRET")
+    if not secret:  # the local stand-ins only: an app secret for this process
+        secret = secrets.token_urlsafe(32)
+        apply_settings({"SHOPIFY_CLIENT_SECRET": secret})
+    apply_settings({"APP_BASE_URL": host.base_url})
+    settings = get_settings()
+    oauth = ShopifyOAuthStandIn(
+        stand_ins.emulator, client_id=settings.shopify_client_id, client_secret=secret,
+        # A development store, where the app holds read_all_orders too: a year of orders to learn from.
+        scopes=f"{settings.shopify_scopes},{ALL_ORDERS_SCOPE}",
+        redirect_uris=(host.base_url + "/api/auth/shopify/callback",),
+    )
+    shopify = AdminOriginTransport(settings.shopify_admin_base_url)
+    with httpx.Client(mounts={"all://*.myshopify.com": shopify}, follow_redirects=False, timeout=60) as browser:
+        install = browser.get(f"{host.base_url}/api/auth/shopify/install", params={"shop": shop})
+        consent = _redirected(install, "the install endpoint")
+        progress(f"  install: 302 to {consent.split('?')[0]}")
+        approved = browser.get(consent)
+        callback = _redirected(approved, "Shopify's consent page")
+        progress(f"  merchant approved: 302 to {callback.split('?')[0]}")
+        done = browser.get(callback)
+        landing = _redirected(done, "the callback")
+        progress(f"  callback: code exchanged, tokens sealed; 302 to {landing.split('?')[0]}")
+    return oauth.requests(shop=shop)
+
+
+def _redirected(response: httpx.Response, what: str) -> str:
+    if response.status_code != 302 or "location" not in response.headers:
+        raise RuntimeError(f"{what} answered {response.status_code}: {response.text[:200]}")
+    return response.headers["location"]
+
+
+def import_catalogue_and_competitors(stand_ins: StandIns, access_token: str, progress: Progress) -> None:
+    """What importing a competitor list does for the installed sample shop: the catalogue first
+    (competitor pages are matched to variants), then the three competitors and their pages."""
+    store = stand_ins.store
+    with transaction() as conn:
+        shop = get_shop(conn, store.domain)
+        scopes = granted_scopes(conn, shop.id)
     started = time.perf_counter()
 
     async def first_sync():
-        async with AdminApiClient(store.domain, stand_ins.access_token) as client:
+        async with AdminApiClient(store.domain, access_token) as client:
             return await sync_shop(shop.id, store.domain, client, history_days=order_history_days(
-                scopes, get_settings().shopify_order_history_days))
+                scopes or "", get_settings().shopify_order_history_days))
 
     summary = asyncio.run(first_sync())
     with transaction() as conn:
@@ -191,6 +249,8 @@ class RunOutcome:
     reason: str | None
     run_id: str | None = None
     status: str | None = None
+    # The demo's install: what the Shopify stand-in's token endpoint answered for the shop.
+    token_requests: list[TokenRequest] = field(default_factory=list)
 
     @property
     def summary_line(self) -> str:
@@ -215,6 +275,10 @@ def run_and_wait(runner, host, key: str, shop: str, progress: Progress, resume: 
     else:
         instance_id = start_run_over_http(host, key, shop)
         progress(f"pipeline started: {instance_id}")
+    return wait_for_run(runner, instance_id)
+
+
+def wait_for_run(runner, instance_id: str) -> RunOutcome:
     status = runner.wait_for_completion(instance_id, timeout=RUN_TIMEOUT_SECONDS)
     runtime = getattr(status.runtime_status, "value", status.runtime_status)
     if runtime != "Completed":
@@ -274,10 +338,17 @@ def run_demo(out: Path, products: int | None = None, progress: Progress = print,
         with sample_store_stand_ins(products, with_accounting=with_accounting) as stand_ins, \
                 _briefing_services(cloud_stand_ins, progress):
             shop = stand_ins.store.domain
-            progress(f"installing {stand_ins.store.name} ({shop})")
-            install_sample_shop(stand_ins, progress)
+            subscriptions = WebhookSubscriptionsStandIn(stand_ins.emulator)  # the install subscribes webhooks
             with local_functions(progress) as (runner, host, key):
-                outcome = run_and_wait(runner, host, key, shop, progress, resume=True)
+                # A run a killed demo left unfinished is resumed; the install then starts no other.
+                interrupted = interrupted_run(runner, shop)
+                progress(f"installing {stand_ins.store.name} ({shop}) through Shopify OAuth")
+                # The callback starts the first run; it waits until the competitor list is in.
+                with runner.holding_new_instances() as held:
+                    token_requests = install_over_oauth(stand_ins, host, progress)
+                    progress(f"  webhook subscriptions created: {len(subscriptions.of(shop))}")
+                    import_catalogue_and_competitors(stand_ins, get_access_token(shop), progress)
+                outcome = replace(_first_run(runner, shop, interrupted, held, progress), token_requests=token_requests)
             if outcome.run_id:
                 files = export_outputs(shop, outcome.run_id, out)
                 print_step_table(json.loads(files["run.json"].read_text()), progress)
@@ -299,6 +370,19 @@ def _briefing_services(cloud: bool, progress: Progress):
         apply_settings(services.settings)
         progress("briefing services on loopback stand-ins: Azure OpenAI, ElevenLabs, VEED")
         yield
+
+
+def _first_run(runner, shop: str, interrupted: str | None, held: list[str], progress: Progress) -> RunOutcome:
+    if interrupted:
+        # Durable's promise: finished steps are kept in the history and not done again.
+        progress(f"resuming the interrupted run {interrupted}")
+        runner.start_in_background(interrupted)
+        return wait_for_run(runner, interrupted)
+    started = [i for i in held if i.startswith(f"manual-{shop}-")]
+    if not started:
+        return RunOutcome(False, "the install started no pipeline run")
+    progress(f"pipeline started by the install: {started[0]}")
+    return wait_for_run(runner, started[0])
 
 
 def run_pipeline_once(shop: str, progress: Progress = print) -> RunOutcome:

@@ -2,6 +2,11 @@
 
 Added to a `ShopifyEmulator` through `add_route`:
 
+    GET /{shop}/admin/oauth/authorize?client_id&scope&redirect_uri&state
+                                           the consent page, approved at once (as a merchant clicking
+                                           Install would): 302 to redirect_uri with a fresh code, the
+                                           state, a timestamp and Shopify's hmac; 400 for another app's
+                                           client id or a redirect URI the app did not register
     POST /{shop}/admin/oauth/access_token   (JSON or form body, with client_id and client_secret)
         code, expiring=1                       authorization code grant; each code works once
         grant_type=refresh_token               spends the refresh token, answers with a new pair
@@ -18,8 +23,9 @@ the one the emulated shop's GraphQL endpoint accepts.
 
 Stand-in choices: a spent refresh token is refused at once (Shopify now keeps the previous
 one usable until its replacement is first used; being stricter makes a double spend show).
-The consent page is not served: `callback_query` gives what Shopify appends to the
-redirect URI once the merchant approves, signed as Shopify signs it.
+The consent page asks nothing: the stand-in grants the scopes it was configured with (a
+development store may grant `read_all_orders` too). `callback_query` gives the same signed
+query for tests that skip the browser.
 """
 
 from __future__ import annotations
@@ -38,6 +44,7 @@ from urllib.parse import parse_qsl, quote
 from shared.local.shopify_emulator import EmulatorRequest, Response, ShopifyEmulator, json_response
 
 TOKEN_ROUTE = r"^/(?P<shop>[^/?#]+)/admin/oauth/access_token$"
+AUTHORIZE_ROUTE = r"^/(?P<shop>[^/?#]+)/admin/oauth/authorize$"
 TOKEN_EXCHANGE_GRANT = "urn:ietf:params:oauth:grant-type:token-exchange"
 OFFLINE_TOKEN_TYPE = "urn:shopify:params:oauth:token-type:offline-access-token"
 DEFAULT_SCOPES = "read_products,read_inventory,read_orders"
@@ -51,6 +58,8 @@ class TokenRequest:
     grant: str  # authorization_code | refresh_token | token_exchange | unknown
     status: int
     error: str | None
+    user_agent: str = ""
+    issued_token_sha256: str | None = None  # of the access token answered, to match with what was stored
 
 
 @dataclass
@@ -85,6 +94,7 @@ class ShopifyOAuthStandIn:
         refresh_token_ttl: int = 90 * 24 * 3600,
         clock: Callable[[], float] = time.time,
         answer_delay: float = 0.0,
+        redirect_uris: tuple[str, ...] = (),
     ) -> None:
         self.emulator = emulator
         self.client_id = client_id
@@ -94,12 +104,14 @@ class ShopifyOAuthStandIn:
         self.refresh_token_ttl = refresh_token_ttl
         self.clock = clock
         self.answer_delay = answer_delay
+        self.redirect_uris = redirect_uris  # allowed redirect URIs (the app's configuration); empty: any
         self._codes: dict[str, _Code] = {}
         self._refresh_tokens: dict[str, _RefreshToken] = {}
         self._legacy_tokens: dict[str, str] = {}  # token -> shop
         self._requests: list[TokenRequest] = []
         self._lock = threading.Lock()
         emulator.add_route("POST", TOKEN_ROUTE, self._handle)
+        emulator.add_route("GET", AUTHORIZE_ROUTE, self._authorize)
 
     # --- what tests and the demo use ------------------------------------------------------------
 
@@ -160,10 +172,28 @@ class ShopifyOAuthStandIn:
         grant = _grant_name(body)
         with self._lock:
             status, payload = self._answer(shop, grant, body)
-            self._requests.append(TokenRequest(shop, grant, status, payload.get("error")))
+            issued = payload.get("access_token")
+            self._requests.append(TokenRequest(
+                shop, grant, status, payload.get("error"), request.headers.get("user-agent", ""),
+                hashlib.sha256(issued.encode()).hexdigest() if issued else None))
         if status == 200:
             self._register(shop, payload["access_token"])
         return json_response(status, payload)
+
+    def _authorize(self, request: EmulatorRequest) -> Response:
+        shop = request.match["shop"]
+        params = dict(parse_qsl(request.query))
+        redirect_uri = params.get("redirect_uri", "")
+        if params.get("client_id") != self.client_id:
+            return json_response(400, {"error": "invalid_request", "error_description": "Unknown client_id"})
+        if not redirect_uri or (self.redirect_uris and redirect_uri not in self.redirect_uris):
+            return json_response(400, {"error": "invalid_request",
+                                       "error_description": "The redirect_uri is not whitelisted for this app"})
+        if not params.get("state"):
+            return json_response(400, {"error": "invalid_request", "error_description": "state is required"})
+        query = self.callback_query(shop, params["state"])
+        separator = "&" if "?" in redirect_uri else "?"
+        return 302, {"Location": f"{redirect_uri}{separator}{query}", "Cache-Control": "no-store"}, b""
 
     def _answer(self, shop: str, grant: str, body: dict[str, str]) -> tuple[int, dict]:
         if body.get("client_id") != self.client_id or not hmac.compare_digest(

@@ -4,7 +4,9 @@ By design the app holds no customer personal data: order lines say what sold, wh
 and at what price, with no customer id, name, email, phone or address (tests prove it over the
 schema and over a database after a run). So `customers/data_request` reports that, with the
 number of order lines held for the orders named; `customers/redact` has nothing to delete and
-records that it was handled; `shop/redact` deletes every row of the shop, in every table.
+records that it was handled; `shop/redact` deletes every row of the shop, in every table, and
+queues the Durable histories of its pipeline runs and webhook processing for purging (see
+`shared.durable_history_purge`: this runs in an activity, which has no Durable client).
 """
 
 from __future__ import annotations
@@ -13,10 +15,11 @@ from datetime import datetime, timedelta
 
 import psycopg
 
-from shared.db import compliance_requests
+from shared.db import compliance_requests, durable_history_purges
 from shared.db.shop_lifecycle import redact_shop
 from shared.db.shops import get_shop
 from shared.db.webhook_events import StoredEvent
+from shared.shopify import webhook_queue
 from shared.shopify import webhook_topics as topics
 from shared.shopify.webhook_handlers import Outcome
 from shared.shopify.webhook_payloads import (
@@ -79,9 +82,22 @@ def shop_redact(conn: psycopg.Connection, event: StoredEvent, now: datetime) -> 
     if shop is not None and shop.status == "active" and _installed_at(conn, shop.id) > raised_at - REDACT_DELAY:
         # The merchant reinstalled after the uninstall this redaction follows: their data is in use again.
         return Outcome("not redacted: the shop installed the app again after uninstalling it")
+    queued = _queue_history_purges(conn, event.shop_domain, shop.id if shop else None, now)
     deleted = redact_shop(conn, event.shop_domain)
     # The event's own row was one of the shop's rows: nothing of the shop is left, this included.
-    return Outcome(f"shop redacted: {sum(deleted.values())} rows deleted", event_deleted=True)
+    return Outcome(f"shop redacted: {sum(deleted.values())} rows deleted, {queued} Durable histories queued "
+                   "for purging", event_deleted=True)
+
+
+def _queue_history_purges(conn: psycopg.Connection, domain: str, shop_id: int | None, now: datetime) -> int:
+    """The shop's Durable instances, named by the rows about to be deleted: its runs (with their
+    sub-orchestrations) and the processing of its webhooks, this redaction's own included."""
+    runs = [r["id"] for r in conn.execute("SELECT id FROM pipeline_runs WHERE shop_id = %s", (shop_id,))] \
+        if shop_id is not None else []
+    webhooks = [webhook_queue.processing_instance_id(r["webhook_id"]) for r in conn.execute(
+        "SELECT webhook_id FROM webhook_events WHERE shop_domain = %s", (domain,))]
+    return (durable_history_purges.queue_purges(conn, runs, include_children=True, now=now)
+            + durable_history_purges.queue_purges(conn, webhooks, include_children=False, now=now))
 
 
 def _order_lines_held(conn: psycopg.Connection, domain: str, orders: list[RestId]) -> int:

@@ -112,8 +112,8 @@ async def callback(req: func.HttpRequest, client, *, now: datetime | None = None
     await _record_profile(shop, shop_id, grant.access_token.get_secret_value())
     await _after_install_safely(shop)
     try:
-        instance_id = await scheduling.start_manual_run(client, shop, now)
-        log.info("first pipeline run of %s: %s", shop, instance_id)
+        instance_id = await scheduling.start_first_run(client, shop, now)
+        log.info("first pipeline run of %s: %s", shop, instance_id or "not started (a run is under way)")
     except Exception as exc:  # noqa: BLE001 - the install stands; the daily timer runs it tomorrow
         log.warning("could not start the first run of %s: %s", shop, type(exc).__name__)
     clear = oauth_cookie.clear_cookie_header(path=_cookie_path(), secure=_secure_cookies())

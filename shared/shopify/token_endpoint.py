@@ -4,9 +4,13 @@
     refresh_access_token(shop, refresh)    refresh token -> new access token and a rotated refresh token
     migrate_to_expiring(shop, legacy)      legacy non-expiring offline token -> expiring one (token exchange)
 
-The origin comes from `SHOPIFY_ADMIN_BASE_URL`, like the GraphQL client's, so the local
-emulator can answer. The shop name is checked before any URL is built from it. Requests
-carry the client secret and answers carry tokens: neither is ever logged or put in an error.
+The refresh goes through Shopify's `shopify_app` package (`refresh_access_token`). The package
+has no authorization-code grant (it serves embedded apps, which exchange session tokens), and
+its token exchange only takes an ID token as the subject, not a legacy offline token: those two
+grants are ours. Every call reaches the origin `SHOPIFY_ADMIN_BASE_URL` names (see
+`admin_origin`), so the local emulator answers, and is one `shopify` span. The shop name is
+checked before any URL is built from it. Requests carry the client secret and answers carry
+tokens: neither is ever logged or put in an error.
 
 Errors (each with `retryable`):
 
@@ -19,20 +23,21 @@ Errors (each with `retryable`):
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 import httpx
+import shopify_app
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from shared.db.shops import check_shop_domain
 from shared.secrets import get_secret
 from shared.settings import get_settings
 from shared.shopify.admin_api import USER_AGENT
+from shared.shopify.admin_origin import TIMEOUT_SECONDS, admin_http_client, admin_url
 from shared.telemetry import external_call
 
 log = logging.getLogger(__name__)
 
-TIMEOUT_SECONDS = 15.0
 OFFLINE_TOKEN_TYPE = "urn:shopify:params:oauth:token-type:offline-access-token"
 TOKEN_EXCHANGE_GRANT = "urn:ietf:params:oauth:grant-type:token-exchange"
 
@@ -75,20 +80,63 @@ class TokenGrant(BaseModel):
 
 
 def token_url(shop: str) -> str:
-    template = get_settings().shopify_admin_base_url
-    if "{shop}" not in template:
-        raise ValueError("SHOPIFY_ADMIN_BASE_URL must contain {shop}")
-    return f"{template.format(shop=check_shop_domain(shop)).rstrip('/')}/admin/oauth/access_token"
+    return admin_url(shop, "/admin/oauth/access_token")
 
 
 def exchange_code(shop: str, code: str) -> TokenGrant:
     """Trade the callback's authorization code for an expiring offline token."""
-    return _request(shop, {"code": code, "expiring": "1"}, "code exchange")
+    return _request(shop, {"code": code, "expiring": "1"}, "code exchange", "oauth_token")
 
 
 def refresh_access_token(shop: str, refresh_token: str) -> TokenGrant:
-    """Spend a refresh token; the answer holds its replacement (Shopify rotates them)."""
-    return _request(shop, {"grant_type": "refresh_token", "refresh_token": refresh_token}, "token refresh")
+    """Spend a refresh token; the answer holds its replacement (Shopify rotates them).
+
+    The caller has decided the token is due (it renews earlier than the package's own one-minute
+    margin), so the package is given no expiry to second-guess: it always spends the token.
+    """
+    domain = check_shop_domain(shop)
+    current = {"shop": domain.removesuffix(".myshopify.com"), "refresh_token": refresh_token,
+               "expires": "", "refresh_token_expires": "", "access_mode": "offline"}
+    config = {"client_id": get_settings().shopify_client_id,
+              "client_secret": get_secret("SHOPIFY_CLIENT_SECRET"), "old_client_secret": None}
+    with external_call("shopify", "refresh_token", shop=domain) as call, admin_http_client() as client:
+        result = shopify_app.refresh_access_token(current, config, http_client=client)
+        if not result.ok or result.access_token is None:
+            call.set_outcome(result.log.code)
+            raise _refresh_error(domain, result)
+    return _grant_of(result.access_token)
+
+
+def _refresh_error(shop: str, result) -> TokenEndpointError:
+    """The package's verdict as one of our typed errors (its `log.code` is the OAuth error or its own)."""
+    code = result.log.code
+    status = result.http_logs[-1].res.status if result.http_logs else 0
+    if code in ("network_error", "server_error") or status == 429 or status >= 500:
+        return TokenEndpointUnavailableError(f"token refresh for {shop}: Shopify unavailable ({code}, {status or 'no answer'})")
+    if code in ("invalid_grant", "invalid_client", "refresh_token_expired"):
+        log.warning("token refresh for %s refused: %s %s", shop, status, code)
+        return TokenGrantRefusedError(f"token refresh for {shop} refused: {code}", error=code, status=status)
+    log.warning("token refresh for %s refused: %s %s", shop, status, code)
+    return TokenGrantRefusedError(f"token refresh for {shop} refused: {code} (HTTP {status})",
+                                  error=code, status=status)
+
+
+def _grant_of(token) -> TokenGrant:
+    """The package's TokenExchangeAccessToken (absolute ISO expiries) as a TokenGrant (seconds from now)."""
+    now = datetime.now(timezone.utc)
+
+    def seconds_until(moment: str | None) -> int | None:
+        if not moment:
+            return None
+        remaining = datetime.fromisoformat(moment.replace("Z", "+00:00")) - now
+        return max(1, round(remaining.total_seconds()))
+
+    try:
+        return TokenGrant(access_token=token.token, scope=token.scope or "",
+                          expires_in=seconds_until(token.expires), refresh_token=token.refresh_token or None,
+                          refresh_token_expires_in=seconds_until(token.refresh_token_expires))
+    except (ValidationError, ValueError):
+        raise TokenEndpointError("token refresh: the answer is not a token grant") from None
 
 
 def migrate_to_expiring(shop: str, legacy_access_token: str) -> TokenGrant:
@@ -100,14 +148,14 @@ def migrate_to_expiring(shop: str, legacy_access_token: str) -> TokenGrant:
         "requested_token_type": OFFLINE_TOKEN_TYPE,
         "expiring": "1",
     }
-    return _request(shop, body, "token migration")
+    return _request(shop, body, "token migration", "token_exchange")
 
 
-def _request(shop: str, grant: dict[str, str], what: str) -> TokenGrant:
+def _request(shop: str, grant: dict[str, str], what: str, operation: str) -> TokenGrant:
     url = token_url(shop)  # checks the shop before anything else happens
     body = {"client_id": get_settings().shopify_client_id, "client_secret": get_secret("SHOPIFY_CLIENT_SECRET"), **grant}
     # The body holds the client secret and tokens: the span carries the grant type and the status only.
-    with external_call("shopify", "oauth_token", shop=shop, grant_type=grant.get("grant_type", "")) as call:
+    with external_call("shopify", operation, shop=check_shop_domain(shop), grant_type=grant.get("grant_type", "")) as call:
         try:
             response = httpx.post(
                 url,
@@ -120,7 +168,11 @@ def _request(shop: str, grant: dict[str, str], what: str) -> TokenGrant:
             raise TokenEndpointUnavailableError(f"{what} for {shop}: Shopify unreachable ({type(exc).__name__})") from None
         call.set_attribute("http.response.status_code", response.status_code)
         if response.status_code != 200:
-            call.set_outcome("throttled" if response.status_code == 429 else "error")
+            call.set_outcome("throttled" if response.status_code == 429 else f"http_{response.status_code}")
+    return _answer(response, shop, what)
+
+
+def _answer(response: httpx.Response, shop: str, what: str) -> TokenGrant:
     status = response.status_code
     if status == 429 or status >= 500:
         raise TokenEndpointUnavailableError(f"{what} for {shop}: Shopify answered {status}")

@@ -5,7 +5,7 @@ first seals, all of them open, so a key can be rotated by prepending a new one a
 re-sealing at leisure. Each ciphertext carries its key id, and the shop domain is bound in
 as associated data, so a token copied onto another shop's row does not decrypt.
 
-`get_access_token(shop)` is the one way to a usable token: it renews an expiring offline
+`get_access_token(shop)` (`get_access_token_async` in async code) is the one way to a usable token: it renews an expiring offline
 token shortly before it expires, spending the (rotating) refresh token under the shop row's
 lock, and marks the shop `needs_reauth` when Shopify refuses. `migrate_to_expiring_token`
 moves a shop from a legacy non-expiring token to an expiring one.
@@ -13,6 +13,7 @@ moves a shop from a legacy non-expiring token to an expiring one.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import logging
@@ -184,6 +185,11 @@ def get_access_token(shop_domain: str) -> str:
     if not _due(stored, datetime.now(timezone.utc)):
         return token_cipher().open(stored.access_token_ciphertext, domain)
     return _renew(domain, _refresh_grant)
+
+
+async def get_access_token_async(shop_domain: str) -> str:
+    """`get_access_token` for async callers: its database and HTTP calls block, so it runs off the event loop."""
+    return await asyncio.to_thread(get_access_token, shop_domain)
 
 
 def migrate_to_expiring_token(shop_domain: str) -> bool:

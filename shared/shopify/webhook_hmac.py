@@ -1,44 +1,37 @@
-"""Shopify's webhook signature: base64 of HMAC-SHA256 over the raw request body, keyed with the client secret.
+"""Shopify's webhook signature, checked by Shopify's own `shopify_app` package.
 
-The body is hashed exactly as received (bytes, never decoded and re-encoded: a re-encoded body
-is another body). During a client-secret rotation Shopify keeps signing with the old secret for
-up to an hour, so the previous secret is accepted too, and the caller learns which one matched.
+`X-Shopify-Hmac-Sha256` is base64 of HMAC-SHA256 over the raw body, keyed with the client
+secret. The package hashes a `str` body as UTF-8, so the raw bytes are decoded strictly: valid
+UTF-8 decodes and re-encodes to the very same bytes, and a body that is not UTF-8 (Shopify
+sends JSON, which is) cannot have been signed by Shopify and matches nothing. During a
+client-secret rotation Shopify keeps signing with the old secret for up to an hour, so the
+previous secret is accepted too; the package is asked once per secret, so the caller learns
+which one matched.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
-import hmac
 from collections.abc import Sequence
 
+import shopify_app
 
-def webhook_signature(body: bytes, secret: str) -> str:
-    """The `X-Shopify-Hmac-Sha256` value Shopify sends for this body."""
-    return base64.b64encode(hmac.new(secret.encode("utf-8"), body, hashlib.sha256).digest()).decode("ascii")
+_HEADER = "X-Shopify-Hmac-Sha256"
 
 
 def matching_secret(body: bytes, header: str | None, secrets: Sequence[tuple[str, str]]) -> str | None:
-    """The label of the first (label, secret) whose signature of `body` is `header`; None if none is.
-
-    Digests are compared as bytes in constant time. A header that is not base64 of 32 bytes
-    matches nothing.
-    """
+    """The label of the first (label, secret) under which `header` is the signature of `body`; None if none."""
     if not header:
         return None
     try:
-        received = base64.b64decode(header.strip(), validate=True)
-    except (binascii.Error, ValueError):
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
         return None
-    if len(received) != hashlib.sha256().digest_size:
-        return None
-    matched = None
+    request = {"method": "POST", "headers": {_HEADER: header.strip()}, "body": text, "url": ""}
     for label, secret in secrets:
         if not secret:
             continue
-        expected = hmac.new(secret.encode("utf-8"), body, hashlib.sha256).digest()
-        # Every secret is tried, so the time taken does not tell which one matched.
-        if hmac.compare_digest(expected, received) and matched is None:
-            matched = label
-    return matched
+        verdict = shopify_app.verify_webhook_req(request, {"client_id": "", "client_secret": secret,
+                                                           "old_client_secret": None})
+        if verdict.ok:
+            return label
+    return None

@@ -90,10 +90,10 @@ async def create_webhook_subscriptions(
 
 def register_webhook_subscriptions(shop: str) -> list[SubscriptionResult]:
     """Create the shop's subscriptions with its stored token (blocking; for the after-install hook)."""
-    from shared.shopify.tokens import get_access_token  # reads the database: only when actually registering
+    from shared.shopify.tokens import get_access_token_async  # reads the database: only when actually registering
 
     async def run() -> list[SubscriptionResult]:
-        async with AdminApiClient(shop, get_access_token(shop)) as client:
+        async with AdminApiClient(shop, await get_access_token_async(shop)) as client:
             return await create_webhook_subscriptions(client)
 
     return asyncio.run(run())

@@ -6,6 +6,8 @@ records every request it gets; a positive control shows that a good callback doe
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import hashlib
 import json
 import os
@@ -27,6 +29,7 @@ from shared.local.demo import apply_settings, local_functions, sample_store_stan
 from shared.local.shopify_emulator import ShopifyEmulator
 from shared.local.shopify_oauth_standin import ShopifyOAuthStandIn, sign_query
 from shared.local.shopify_webhook_subscriptions_standin import WebhookSubscriptionsStandIn
+from shared import scheduling
 from shared.shopify import oauth, oauth_cookie, token_endpoint
 from shared.shopify.signed_query import (
     SignedQueryError,
@@ -108,12 +111,19 @@ def standin(env):
 
 
 class FakeDurableClient:
-    def __init__(self) -> None:
+    """Records starts; `running` lists instance ids it reports as running."""
+
+    def __init__(self, running: tuple[str, ...] = ()) -> None:
         self.started: list[tuple[str, str, dict]] = []
+        self.running = list(running)
 
     async def start_new(self, name: str, instance_id: str, payload: dict) -> str:
         self.started.append((name, instance_id, payload))
         return instance_id
+
+    async def get_status_by(self, runtime_status=None, instance_id_prefix: str = "") -> list:
+        return [SimpleNamespace(instance_id=i, runtime_status=SimpleNamespace(value="Running"))
+                for i in self.running if i.startswith(instance_id_prefix)]
 
 
 def request(path: str, query: str = "", cookie: str | None = None) -> func.HttpRequest:
@@ -518,6 +528,20 @@ async def test_a_reinstall_reactivates_the_shop_with_new_tokens(standin):
     assert again["installed_at"] > first["installed_at"]  # a late uninstall webhook from before is ignored
     assert bytes(again["access_token_ciphertext"]) != bytes(first["access_token_ciphertext"])
     assert [name for name, _, _ in client.started] == ["daily_pipeline"]
+
+
+async def test_a_reinstall_while_a_run_is_under_way_starts_no_second_run(standin):
+    shop = "rerun-" + SHOP
+    running = scheduling.manual_instance_id(shop, datetime.now(timezone.utc))
+    client = FakeDurableClient(running=(running, scheduling.manual_instance_id("other-" + SHOP, datetime.now(timezone.utc))))
+    state, cookie = start_install(shop)
+    assert (await finish(standin.callback_query(shop, state), cookie, client)).status_code == 302
+    assert stored_shop(shop)["status"] == "active"  # the tokens are renewed all the same
+    assert client.started == []
+    client.running = [running.replace(shop, "other-" + SHOP)]  # another shop's run does not count
+    state, cookie = start_install(shop)
+    assert (await finish(standin.callback_query(shop, state), cookie, client)).status_code == 302
+    assert [instance for _, instance, _ in client.started][0].startswith(f"manual-{shop}-")
 
 
 # --- the whole install through the local Functions host and Durable runner ------------------------------

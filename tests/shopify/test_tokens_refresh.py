@@ -98,6 +98,54 @@ def test_twenty_concurrent_callers_near_expiry_spend_the_refresh_token_once(stan
     assert [r.status for r in standin.requests(grant="refresh_token", shop=shop)] == [200, 200]
 
 
+def test_the_refresh_is_shopifys_package_routed_to_the_emulator_and_one_span(standin, monkeypatch):
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from shared import telemetry
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    monkeypatch.setattr(telemetry.trace, "get_tracer", lambda name: provider.get_tracer(name))
+    shop = new_shop()
+    install(standin, shop)
+    expire_soon(shop)
+    get_access_token(shop)
+    [refresh] = standin.requests(grant="refresh_token", shop=shop)
+    assert refresh.status == 200 and refresh.user_agent.startswith("shopifyapp v")  # the package sent it
+    [code_exchange] = standin.requests(grant="authorization_code", shop=shop)
+    assert not code_exchange.user_agent.startswith("shopifyapp")  # ours: the package has no code grant
+    spans = {(s.attributes["external.operation"], s.attributes["external.outcome"]): s
+             for s in exporter.get_finished_spans() if s.attributes.get("external.service") == "shopify"}
+    assert set(spans) == {("oauth_token", "ok"), ("refresh_token", "ok")}
+    assert spans[("refresh_token", "ok")].attributes["shop"] == shop
+
+
+async def test_get_access_token_async_leaves_the_event_loop_free(standin):
+    import asyncio
+
+    from shared.shopify.tokens import get_access_token_async
+
+    shop = new_shop()
+    install(standin, shop)
+    expire_soon(shop)  # the refresh waits 0.2 s on the stand-in's answer
+    ticks = 0
+
+    async def tick():
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0.01)
+
+    ticker = asyncio.create_task(tick())
+    token = await get_access_token_async(shop)
+    ticker.cancel()
+    assert token == token_cipher().open(row(shop)["access_token_ciphertext"], shop)
+    assert ticks >= 5  # the loop kept running while the token was renewed
+
+
 async def test_the_renewed_token_is_the_one_the_graphql_endpoint_accepts(standin):
     store = generate_store(n_products=3)
     shop = new_shop()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from datetime import datetime, timezone
+from urllib.parse import unquote
 
 import httpx
 import pytest
@@ -149,15 +150,37 @@ def test_app_uninstalled_stops_a_running_pipeline_and_no_run_starts_after(after_
     assert late == 0
 
 
-def test_shop_redact_leaves_no_row_of_the_shop_in_any_table(after_a_run, world, before):
+def shop_instances(world) -> list[str]:
+    """Every Durable instance the local runner stores whose state or history names the shop."""
+    return sorted(unquote(path.stem) for path in world.runner.state_dir.glob("*.json")
+                  if not path.name.startswith(".tmp-") and DOMAIN in path.read_text(encoding="utf-8"))
+
+
+def test_shop_redact_leaves_no_row_of_the_shop_in_any_table_nor_any_durable_history(after_a_run, world, before):
     shop_id = shop_row(DOMAIN)["id"]
     during = table_counts()
     assert sum(during.values()) > sum(before.values()) + 100  # the run and the webhooks left plenty to delete
+    with transaction() as conn:
+        runs = [r["id"] for r in conn.execute("SELECT id FROM pipeline_runs WHERE shop_id = %s", (shop_id,))]
+    assert runs and all(world.runner.get_status(run) is not None for run in runs)
+    histories = shop_instances(world)
+    assert set(runs) <= set(histories)
+    assert any(":" in instance for instance in histories)  # the runs' sub-orchestrations too
+
     report = world.sender.send(topics.SHOP_REDACT, DOMAIN, payloads.shop_redact_payload(world.store))
     assert report.delivered
     assert world.wait_processed(report.delivery.webhook_id) is None  # its own row went too
-    status = world.runner.get_status(f"webhook-{report.delivery.webhook_id}")
+    own = f"webhook-{report.delivery.webhook_id}"
+    status = world.runner.get_status(own)
     assert status.output["status"] == "processed" and status.output["outcome"].startswith("shop redacted")
+    # The activity has no Durable client: the runs' histories wait, queued, for one that has.
+    assert set(runs) <= {r["instance_id"] for r in queued_purges()}
+
+    world.host.invoke_timer("webhook_sweep")  # the function that holds a client purges them
+    assert queued_purges() == []
+    assert all(world.runner.get_status(run) is None for run in runs)
+    assert world.runner.get_status(own) is None
+    assert shop_instances(world) == []  # no state or history of any instance names the shop
 
     # Every table holds exactly what it held before this shop existed: nothing of it, nothing else lost.
     assert table_counts() == before
@@ -173,4 +196,11 @@ def test_shop_redact_leaves_no_row_of_the_shop_in_any_table(after_a_run, world, 
     again = world.sender.deliver(report.delivery)
     assert again.delivered
     assert world.wait_processed(report.delivery.webhook_id) is None
+    world.host.invoke_timer("webhook_sweep")
     assert table_counts() == before
+    assert world.runner.get_status(own) is None
+
+
+def queued_purges() -> list[dict]:
+    with transaction() as conn:
+        return conn.execute("SELECT * FROM durable_history_purges").fetchall()

@@ -8,7 +8,8 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -71,6 +72,7 @@ class LocalDurableRunner:
         self._listeners: list[ProgressListener] = [on_progress] if on_progress else []
         self._runner_id = uuid.uuid4().hex
         self._closed = False
+        self._held: list[str] | None = None
 
     @property
     def state_dir(self) -> Path:
@@ -133,8 +135,34 @@ class LocalDurableRunner:
         """`start_new` followed by `run`."""
         return self.run(self.start_new(name, instance_id, input))
 
+    @contextmanager
+    def holding_new_instances(self) -> Iterator[list[str]]:
+        """Instances started inside the block are stored (Pending) and driven only when it ends.
+
+        For a local set-up step that must finish before a run it triggers goes on (the demo's
+        install starts the first run; the sample shop's competitor list comes after). Yields the
+        ids held so far.
+        """
+        with self._lock:
+            if self._held is not None:
+                raise RuntimeError("already holding new instances")
+            self._held = []
+            held = self._held
+        try:
+            yield held
+        finally:
+            with self._lock:
+                self._held = None
+            for instance_id in held:
+                self.start_in_background(instance_id)
+
     def start_in_background(self, instance_id: str) -> None:
         """Drive the instance in a daemon thread (no-op if it is already being driven)."""
+        with self._lock:
+            if self._held is not None:
+                if instance_id not in self._held:
+                    self._held.append(instance_id)
+                return
         driver = self._claim(instance_id)
         if driver is not None:
             threading.Thread(target=driver.drive, name=f"orchestration-{instance_id}", daemon=True).start()
