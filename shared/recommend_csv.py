@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 from pydantic import ValidationError
 
+from shared.csv_problems import CsvProblem
 from shared.pricing.engine import SALES_WINDOW_DAYS, PricingArrays, compute_prices, explanations
 from shared.pricing.explain import REASON_BIT, REASON_ORDER
 from shared.pricing.policy import PricingPolicy
@@ -46,15 +47,8 @@ _NUMBER_RULES: dict[str, tuple[int | None, bool]] = {
 }
 
 
-@dataclass(frozen=True)
-class Problem:
-    row: int  # 1 = the header line, 2 = the first data line, as a spreadsheet counts
-    column: str | None
-    reason: str
-
-    def __str__(self) -> str:
-        where = f"row {self.row}" + (f", column {self.column}" if self.column else "")
-        return f"{where}: {self.reason}"
+def _problem(row: int, column: str | None, reason: str) -> CsvProblem:
+    return CsvProblem(row=row, column=column, reason=reason)
 
 
 class RecommendCsvError(Exception):
@@ -62,7 +56,7 @@ class RecommendCsvError(Exception):
 
     retryable = False
 
-    def __init__(self, problems: list[Problem]):
+    def __init__(self, problems: list[CsvProblem]):
         self.problems = problems
         shown = "\n".join(f"  {p}" for p in problems[:MAX_PROBLEMS_SHOWN])
         more = len(problems) - MAX_PROBLEMS_SHOWN
@@ -96,28 +90,28 @@ def load_settings_file(path: Path) -> PricingPolicy:
         raise SettingsFileError(f"{path}: {details}") from None
 
 
-def _number(text: str, column: str, row: int, problems: list[Problem]) -> float:
+def _number(text: str, column: str, row: int, problems: list[CsvProblem]) -> float:
     text = text.strip()
     if not text:
         return math.nan
     try:
         value = Decimal(text)
     except InvalidOperation:
-        problems.append(Problem(row, column, f"{text!r} is not a number"))
+        problems.append(_problem(row, column, f"{text!r} is not a number"))
         return math.nan
     if not value.is_finite():
-        problems.append(Problem(row, column, f"{text!r} is not a finite number"))
+        problems.append(_problem(row, column, f"{text!r} is not a finite number"))
         return math.nan
     places, negative_ok = _NUMBER_RULES[column]
     if value < 0 and not negative_ok:
-        problems.append(Problem(row, column, f"{text} is negative; it must be 0 or more"))
+        problems.append(_problem(row, column, f"{text} is negative; it must be 0 or more"))
         return math.nan
     if abs(value) >= Decimal("1e10"):
-        problems.append(Problem(row, column, f"{text} is too large"))
+        problems.append(_problem(row, column, f"{text} is too large"))
         return math.nan
     if places is not None and value != value.quantize(Decimal(1).scaleb(-places)):
         allowed = "a whole number" if places == 0 else f"at most {places} decimal places"
-        problems.append(Problem(row, column, f"{text} must be {allowed}" if places == 0 else f"{text} must have {allowed}"))
+        problems.append(_problem(row, column, f"{text} must be {allowed}" if places == 0 else f"{text} must have {allowed}"))
         return math.nan
     return float(value)
 
@@ -135,10 +129,10 @@ def parse_input(text: str, policy: PricingPolicy) -> ParsedInput:
     try:
         header = [h.strip() for h in next(reader)]
     except StopIteration:
-        raise RecommendCsvError([Problem(1, None, "the file is empty; it needs a header line")]) from None
-    problems = [Problem(1, c, "required column is missing") for c in REQUIRED_COLUMNS if c not in header]
+        raise RecommendCsvError([_problem(1, None, "the file is empty; it needs a header line")]) from None
+    problems = [_problem(1, c, "required column is missing") for c in REQUIRED_COLUMNS if c not in header]
     duplicated = sorted({h for h in header if header.count(h) > 1 and h})
-    problems += [Problem(1, c, "column appears more than once") for c in duplicated]
+    problems += [_problem(1, c, "column appears more than once") for c in duplicated]
     if problems:
         raise RecommendCsvError(problems)
     position = {name: header.index(name) for name in header if name}
@@ -148,13 +142,13 @@ def parse_input(text: str, policy: PricingPolicy) -> ParsedInput:
     for i, cells in enumerate(rows):
         line = i + 2
         if len(cells) != len(header):
-            problems.append(Problem(line, None, f"has {len(cells)} cells, the header has {len(header)}"))
+            problems.append(_problem(line, None, f"has {len(cells)} cells, the header has {len(header)}"))
             continue
         sku = cells[position["sku"]].strip()
         if not sku:
-            problems.append(Problem(line, "sku", "is empty; every row needs a SKU"))
+            problems.append(_problem(line, "sku", "is empty; every row needs a SKU"))
         elif sku in seen_skus:
-            problems.append(Problem(line, "sku", f"{sku!r} repeats row {seen_skus[sku]}"))
+            problems.append(_problem(line, "sku", f"{sku!r} repeats row {seen_skus[sku]}"))
         else:
             seen_skus[sku] = line
         for column in numbers:
@@ -163,12 +157,12 @@ def parse_input(text: str, policy: PricingPolicy) -> ParsedInput:
         cmin, cmed, cmax = (numbers[c][i] for c in ("competitor_min", "competitor_median", "competitor_max"))
         known = [v for v in (cmin, cmed, cmax) if not math.isnan(v)]
         if any(v == 0 for v in known):
-            problems.append(Problem(line, "competitor_min", "competitor prices must be above 0"))
+            problems.append(_problem(line, "competitor_min", "competitor prices must be above 0"))
         if not (math.isnan(cmin) or math.isnan(cmed) or math.isnan(cmax)) and not cmin <= cmed <= cmax:
-            problems.append(Problem(line, "competitor_median", f"needs competitor_min <= competitor_median <= "
+            problems.append(_problem(line, "competitor_median", f"needs competitor_min <= competitor_median <= "
                                                                f"competitor_max, got {cmin:g}, {cmed:g}, {cmax:g}"))
         if not math.isnan(numbers["elasticity"][i]) and numbers["elasticity"][i] > 0:
-            problems.append(Problem(line, "elasticity", "must be 0 or negative (demand falls as the price rises)"))
+            problems.append(_problem(line, "elasticity", "must be 0 or negative (demand falls as the price rises)"))
     if problems:
         raise RecommendCsvError(problems)
 
@@ -247,7 +241,7 @@ def run(input_path: Path, output_path: Path, settings_path: Path | None = None) 
     try:
         text = input_path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
-        raise RecommendCsvError([Problem(1, None, "the file is not UTF-8 text")]) from None
+        raise RecommendCsvError([_problem(1, None, "the file is not UTF-8 text")]) from None
     parsed = parse_input(text, policy)
     rows = recommend_rows(parsed, policy)
     write_atomically(output_path, [*parsed.header, *OUTPUT_COLUMNS], rows)

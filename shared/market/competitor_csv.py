@@ -20,6 +20,8 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict
 from selectolax.lexbor import LexborHTMLParser
 
+from shared.csv_problems import CsvProblem, CsvRejectedError
+
 REQUIRED_COLUMNS = ("sku", "competitor", "url")
 OPTIONAL_COLUMNS = ("currency", "fetch_tier", "price_selector")
 FETCH_TIERS = ("standard", "js", "premium")
@@ -28,25 +30,8 @@ MAX_NAME_LENGTH = 100
 MAX_SELECTOR_LENGTH = 300
 
 
-class CsvProblem(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    row: int
-    column: str | None
-    reason: str
-
-
-class CompetitorCsvError(ValueError):
+class CompetitorCsvError(CsvRejectedError):
     """The file cannot be imported; `problems` lists every reason, by row and column."""
-
-    retryable = False
-
-    def __init__(self, problems: list[CsvProblem]) -> None:
-        self.problems = problems
-        first = problems[0]
-        where = f"row {first.row}" + (f", column {first.column}" if first.column else "")
-        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-        super().__init__(f"{where}: {first.reason}{more}")
 
 
 class CompetitorCsvTooLargeError(CompetitorCsvError):

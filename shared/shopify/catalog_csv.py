@@ -31,6 +31,8 @@ from enum import Enum
 
 from pydantic import BaseModel, ConfigDict
 
+from shared.csv_problems import CsvProblem, CsvRejectedError
+
 MAX_PRICE = Decimal("9999999999.99")  # numeric(12, 2)
 MAX_TEXT = 255
 _NUMBER = re.compile(r"^\d+(\.\d+)?$")
@@ -49,25 +51,8 @@ class CsvFormat(str, Enum):
     MINIMAL = "minimal"
 
 
-class CsvProblem(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    row: int  # as a spreadsheet numbers it: the header is row 1
-    column: str | None
-    reason: str
-
-
-class CatalogCsvError(ValueError):
+class CatalogCsvError(CsvRejectedError):
     """The file cannot be imported; `problems` lists every reason, by row and column."""
-
-    retryable = False
-
-    def __init__(self, problems: list[CsvProblem]) -> None:
-        self.problems = problems
-        first = problems[0]
-        where = f"row {first.row}" + (f", column {first.column}" if first.column else "")
-        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-        super().__init__(f"{where}: {first.reason}{more}")
 
 
 class CatalogTooLargeError(CatalogCsvError):
