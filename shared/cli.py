@@ -8,6 +8,7 @@ import os
 import resource
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from shared.settings import get_settings, load_local_settings_file
@@ -66,48 +67,47 @@ def cmd_run_pipeline(args: argparse.Namespace) -> int:
     return 0 if result.ok else 1
 
 
-def cmd_import_catalog(args: argparse.Namespace) -> int:
+def _report_csv_import(path: str, run_import: Callable[[], str]) -> int:
+    """Run one CSV import; print what it did, or every problem by row and column."""
+    from shared.csv_problems import CsvRejectedError
     from shared.db.pool import close_pool
-    from shared.shopify.catalog_csv import CatalogCsvError
-    from shared.shopify.catalog_import import ShopNotInstalledError, import_catalog_csv
 
     try:
-        result = import_catalog_csv(args.shop, Path(args.file).read_bytes())
-    except CatalogCsvError as exc:
-        print(f"{args.file}: not imported, nothing was changed ({len(exc.problems)} problems):", file=sys.stderr)
-        for p in exc.problems:
-            print(f"  row {p.row}" + (f", column {p.column}" if p.column else "") + f": {p.reason}", file=sys.stderr)
+        done = run_import()
+    except CsvRejectedError as exc:
+        print(f"{path}: not imported, nothing was changed ({len(exc.problems)} problems):", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)
         return 1
-    except (ShopNotInstalledError, ValueError, OSError) as exc:
-        print(f"{args.file}: not imported: {exc}", file=sys.stderr)
+    except (LookupError, ValueError, OSError) as exc:  # shop not installed or malformed, file unreadable
+        print(f"{path}: not imported: {exc}", file=sys.stderr)
         return 1
     finally:
         close_pool()
-    counts = ", ".join(f"{k}={v}" for k, v in result.counts.model_dump().items())
-    print(f"{args.file}: imported as {result.format.value} CSV for {result.shop}: {counts}")
+    print(f"{path}: {done}")
     return 0
+
+
+def cmd_import_catalog(args: argparse.Namespace) -> int:
+    from shared.shopify.catalog_import import import_catalog_csv
+
+    def run() -> str:
+        result = import_catalog_csv(args.shop, Path(args.file).read_bytes())
+        counts = ", ".join(f"{k}={v}" for k, v in result.counts.model_dump().items())
+        return f"imported as {result.format.value} CSV for {result.shop}: {counts}"
+
+    return _report_csv_import(args.file, run)
 
 
 def cmd_import_competitors(args: argparse.Namespace) -> int:
-    from shared.db.pool import close_pool
-    from shared.market.competitor_csv import CompetitorCsvError
-    from shared.market.competitor_import import ShopNotInstalledError, import_competitor_csv
+    from shared.market.competitor_import import import_competitor_csv
 
-    try:
+    def run() -> str:
         result = import_competitor_csv(args.shop, Path(args.file).read_bytes())
-    except CompetitorCsvError as exc:
-        print(f"{args.file}: not imported, nothing was changed ({len(exc.problems)} problems):", file=sys.stderr)
-        for p in exc.problems:
-            print(f"  row {p.row}" + (f", column {p.column}" if p.column else "") + f": {p.reason}", file=sys.stderr)
-        return 1
-    except (ShopNotInstalledError, ValueError, OSError) as exc:
-        print(f"{args.file}: not imported: {exc}", file=sys.stderr)
-        return 1
-    finally:
-        close_pool()
-    counts = ", ".join(f"{k}={v}" for k, v in result.counts.model_dump().items())
-    print(f"{args.file}: competitors imported for {result.shop}: {counts}")
-    return 0
+        counts = ", ".join(f"{k}={v}" for k, v in result.counts.model_dump().items())
+        return f"competitors imported for {result.shop}: {counts}"
+
+    return _report_csv_import(args.file, run)
 
 
 def _shop_id(domain: str) -> int | None:

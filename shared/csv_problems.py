@@ -31,3 +31,7 @@ class CsvRejectedError(ValueError):
         self.problems = problems
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
         super().__init__(f"{problems[0]}{more}")
+
+
+class CsvTooLargeError(CsvRejectedError):
+    """Over the size limit: refused before it is read (HTTP 413)."""

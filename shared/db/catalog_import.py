@@ -19,7 +19,8 @@ from __future__ import annotations
 import psycopg
 from pydantic import BaseModel, ConfigDict
 
-from shared.shopify.catalog_csv import CatalogCsvError, CsvProblem, ParsedCatalog
+from shared.csv_problems import CsvProblem
+from shared.shopify.catalog_csv import CatalogCsvError, ParsedCatalog
 
 _STAGE = """
 CREATE TEMP TABLE catalog_rows (

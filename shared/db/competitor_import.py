@@ -12,7 +12,8 @@ from __future__ import annotations
 import psycopg
 from pydantic import BaseModel
 
-from shared.market.competitor_csv import CompetitorCsv, CompetitorCsvError, CsvProblem
+from shared.csv_problems import CsvProblem
+from shared.market.competitor_csv import CompetitorCsv, CompetitorCsvError
 
 
 class CompetitorImportCounts(BaseModel):

@@ -16,6 +16,12 @@ class InvalidShopDomainError(ValueError):
     retryable = False
 
 
+class ShopNotInstalledError(LookupError):
+    """A merchant's request names a shop that has not installed the app."""
+
+    retryable = False
+
+
 def check_shop_domain(domain: str) -> str:
     """The only shape of shop name the app ever puts into a URL (no request forgery)."""
     if not isinstance(domain, str) or not SHOP_DOMAIN.fullmatch(domain):
@@ -75,6 +81,13 @@ def upsert_shop(
 def get_shop(conn: psycopg.Connection, domain: str) -> Shop | None:
     row = conn.execute(f"SELECT {_SHOP_COLUMNS} FROM shops WHERE domain = %s", (check_shop_domain(domain),)).fetchone()
     return Shop.model_validate(row) if row else None
+
+
+def installed_shop(conn: psycopg.Connection, domain: str) -> Shop:
+    shop = get_shop(conn, domain)
+    if shop is None:
+        raise ShopNotInstalledError(f"shop {domain} is not installed")
+    return shop
 
 
 def active_shop_domains(conn: psycopg.Connection) -> list[str]:

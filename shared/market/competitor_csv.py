@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict
 from selectolax.lexbor import LexborHTMLParser
 
-from shared.csv_problems import CsvProblem, CsvRejectedError
+from shared.csv_problems import CsvProblem, CsvRejectedError, CsvTooLargeError
 
 REQUIRED_COLUMNS = ("sku", "competitor", "url")
 OPTIONAL_COLUMNS = ("currency", "fetch_tier", "price_selector")
@@ -34,7 +34,7 @@ class CompetitorCsvError(CsvRejectedError):
     """The file cannot be imported; `problems` lists every reason, by row and column."""
 
 
-class CompetitorCsvTooLargeError(CompetitorCsvError):
+class CompetitorCsvTooLargeError(CompetitorCsvError, CsvTooLargeError):
     pass
 
 

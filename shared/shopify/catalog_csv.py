@@ -31,7 +31,7 @@ from enum import Enum
 
 from pydantic import BaseModel, ConfigDict
 
-from shared.csv_problems import CsvProblem, CsvRejectedError
+from shared.csv_problems import CsvProblem, CsvRejectedError, CsvTooLargeError
 
 MAX_PRICE = Decimal("9999999999.99")  # numeric(12, 2)
 MAX_TEXT = 255
@@ -55,7 +55,7 @@ class CatalogCsvError(CsvRejectedError):
     """The file cannot be imported; `problems` lists every reason, by row and column."""
 
 
-class CatalogTooLargeError(CatalogCsvError):
+class CatalogTooLargeError(CatalogCsvError, CsvTooLargeError):
     pass
 
 
