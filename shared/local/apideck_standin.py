@@ -34,11 +34,11 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-from shared.local.background_server import serve_in_background, shut_down
+from shared.local.background_server import LoopbackStandIn
 
 ERRORS_DOC = "https://developers.apideck.com/errors"
 MAX_LIMIT = 200
@@ -70,7 +70,9 @@ class _Window:
 
 
 @dataclass
-class ApideckStandIn:
+class ApideckStandIn(LoopbackStandIn):
+
+    thread_name = "apideck-stand-in"
     api_key: str = "apideck-standin-key-0001"
     app_id: str = "retail-ai-advisor-app"
     clock: Callable[[], float] = time.monotonic
@@ -84,8 +86,6 @@ class ApideckStandIn:
         self._lock = threading.Lock()
         self._throttle: list[float] = []  # Retry-After of each refused request to come
         self._windows: dict[tuple[str, str], _Window] = {}
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
     # --- set-up ------------------------------------------------------------------------------
 
@@ -97,30 +97,6 @@ class ApideckStandIn:
     def throttle_next(self, count: int, retry_after: float = 1.0) -> None:
         with self._lock:
             self._throttle.extend([retry_after] * count)
-
-    @property
-    def base_url(self) -> str:
-        if self._server is None:
-            raise RuntimeError("the stand-in is not running")
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def start(self) -> ApideckStandIn:
-        handler = type("ApideckHandler", (_Handler,), {"standin": self})
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self._server.daemon_threads = True
-        self._thread = serve_in_background(self._server, "apideck-stand-in")
-        return self
-
-    def stop(self) -> None:
-        shut_down(self._server, self._thread)
-        self._server, self._thread = None, None
-
-    def __enter__(self) -> ApideckStandIn:
-        return self.start()
-
-    def __exit__(self, *exc_info: Any) -> None:
-        self.stop()
 
     # --- answers ---------------------------------------------------------------------------
 
@@ -312,3 +288,6 @@ def items_from_store(store: Any, *, with_currency: bool = False) -> list[dict[st
             }
             items.append(item)
     return items
+
+
+ApideckStandIn.handler_class = _Handler  # the handler is defined below the stand-in it serves

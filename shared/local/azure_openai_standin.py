@@ -32,10 +32,10 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlsplit
 
-from shared.local.background_server import serve_in_background, shut_down
+from shared.local.background_server import LoopbackStandIn
 
 MODES = ("ok", "invent_number", "obey_injection", "malformed_json", "schema_violation", "truncated")
 INVENTED_SENTENCE = "Sales of it will rise by 37 percent next week."
@@ -63,7 +63,9 @@ class RecordedRequest:
 
 
 @dataclass
-class AzureOpenAIStandIn:
+class AzureOpenAIStandIn(LoopbackStandIn):
+
+    thread_name = "azure-openai-standin"
     api_key: str | None = None
     bearer_token: str | None = None
     deployments: tuple[str, ...] = ("gpt-4o-mini",)
@@ -71,8 +73,6 @@ class AzureOpenAIStandIn:
     rate_limit_next: int = 0
     retry_after_ms: int = 300
     requests: list[RecordedRequest] = field(default_factory=list)
-    _server: ThreadingHTTPServer | None = field(default=None, repr=False)
-    _thread: threading.Thread | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
@@ -80,26 +80,6 @@ class AzureOpenAIStandIn:
         assert self._server is not None, "start the stand-in first"
         host, port = self._server.server_address[:2]
         return f"http://{host}:{port}"
-
-    def start(self) -> AzureOpenAIStandIn:
-        standin = self
-
-        class Handler(_Handler):
-            owner = standin
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._thread = serve_in_background(self._server, "azure-openai-standin")
-        return self
-
-    def stop(self) -> None:
-        shut_down(self._server, self._thread)
-        self._server = self._thread = None
-
-    def __enter__(self) -> AzureOpenAIStandIn:
-        return self.start()
-
-    def __exit__(self, *exc_info) -> None:
-        self.stop()
 
     def _take_rate_limit(self) -> bool:
         with self._lock:
@@ -278,3 +258,6 @@ class _Handler(BaseHTTPRequestHandler):
             "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
                       "total_tokens": prompt_tokens + completion_tokens},
         })
+
+
+AzureOpenAIStandIn.handler_class = _Handler  # the handler is defined below the stand-in it serves

@@ -17,7 +17,7 @@ without a cost are left out of both sides, as the engine makes no recommendation
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 import numpy as np

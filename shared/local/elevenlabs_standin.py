@@ -26,13 +26,13 @@ import tempfile
 import threading
 import uuid
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 from shared.briefing.elevenlabs import MODEL_CHARACTER_LIMITS
 from shared.briefing.speech import EspeakSpeech
-from shared.local.background_server import serve_in_background, shut_down
+from shared.local.background_server import LoopbackStandIn
 
 _PATH = re.compile(r"^/v1/text-to-speech/([A-Za-z0-9]+)$")
 _FORMAT = re.compile(r"^mp3_(\d+)_(\d+)$")
@@ -48,46 +48,20 @@ class TtsRequest:
 
 
 @dataclass
-class ElevenLabsStandIn:
+class ElevenLabsStandIn(LoopbackStandIn):
+
+    thread_name = "elevenlabs-standin"
     api_key: str
     voices: tuple[str, ...] = DEFAULT_VOICES
     busy_next: int = 0
     busy_status: str = "too_many_concurrent_requests"
     retry_after_seconds: float | None = None
     requests: list[TtsRequest] = field(default_factory=list)
-    _server: ThreadingHTTPServer | None = field(default=None, repr=False)
-    _thread: threading.Thread | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-    @property
-    def base_url(self) -> str:
-        assert self._server is not None, "start the stand-in first"
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
 
     @property
     def characters_billed(self) -> int:
         return sum(len(r.body.get("text", "")) for r in self.requests if r.authorised and r.body.get("_served"))
-
-    def start(self) -> ElevenLabsStandIn:
-        standin = self
-
-        class Handler(_Handler):
-            owner = standin
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._thread = serve_in_background(self._server, "elevenlabs-standin")
-        return self
-
-    def stop(self) -> None:
-        shut_down(self._server, self._thread)
-        self._server = self._thread = None
-
-    def __enter__(self) -> ElevenLabsStandIn:
-        return self.start()
-
-    def __exit__(self, *exc_info) -> None:
-        self.stop()
 
     def _take_busy(self) -> bool:
         with self._lock:
@@ -179,3 +153,6 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("history-item-id", uuid.uuid4().hex[:20])
         self.end_headers()
         self.wfile.write(audio)
+
+
+ElevenLabsStandIn.handler_class = _Handler  # the handler is defined below the stand-in it serves

@@ -30,10 +30,10 @@ import re
 import threading
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlsplit
 
-from shared.local.background_server import serve_in_background, shut_down
+from shared.local.background_server import LoopbackStandIn
 
 GIFT_WORDS = ("gift", "present", "christmas", "xmas", "stocking", "advent", "santa", "hamper", "secret")
 DAILY_LIMIT_DAYS = 269  # longer spans come back weekly, as from Google
@@ -129,8 +129,10 @@ def _sign(request: dict) -> str:
     return "APP6_UEAAAAA" + hmac.new(_SECRET, payload, hashlib.sha256).hexdigest()[:40]
 
 
-class TrendsStandIn:
+class TrendsStandIn(LoopbackStandIn):
     """The stand-in server on 127.0.0.1, on a free port, in a background thread."""
+
+    thread_name = "trends-stand-in"
 
     def __init__(self, *, today: date | None = None) -> None:
         self.today = today
@@ -140,34 +142,9 @@ class TrendsStandIn:
         self.burst_429 = 0  # the next this-many API calls answer 429, then it recovers
         self.requests: list[tuple[str, tuple[str, ...]]] = []  # (endpoint, keywords) in arrival order
         self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
-
-    @property
-    def base_url(self) -> str:
-        if self._server is None:
-            raise RuntimeError("the stand-in is not running")
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
 
     def current_day(self) -> date:
         return self.today or datetime.now(UTC).date()
-
-    def start(self) -> TrendsStandIn:
-        handler = type("TrendsHandler", (_Handler,), {"standin": self})
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self._thread = serve_in_background(self._server, "trends-stand-in")
-        return self
-
-    def stop(self) -> None:
-        shut_down(self._server, self._thread)
-        self._server, self._thread = None, None
-
-    def __enter__(self) -> TrendsStandIn:
-        return self.start()
-
-    def __exit__(self, *exc_info) -> None:
-        self.stop()
 
     def _record(self, endpoint: str, keywords: list[str]) -> bool:
         """Log a call; True when it is to be refused with 429."""
@@ -271,3 +248,6 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Set-Cookie", cookie)
         self.end_headers()
         self.wfile.write(body)
+
+
+TrendsStandIn.handler_class = _Handler  # the handler is defined below the stand-in it serves

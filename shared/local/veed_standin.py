@@ -31,14 +31,14 @@ import tempfile
 import threading
 import uuid
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
 
 from shared.briefing.media_probe import probe
-from shared.local.background_server import serve_in_background, shut_down
+from shared.local.background_server import LoopbackStandIn
 
 MODEL_PATH = "/veed/fabric-1.0"
 RESOLUTIONS = {"480p": (854, 480), "720p": (1280, 720)}
@@ -58,7 +58,9 @@ class VeedJobState:
 
 
 @dataclass
-class VeedStandIn:
+class VeedStandIn(LoopbackStandIn):
+
+    thread_name = "veed-standin"
     api_key: str
     checks_in_queue: int = 1
     checks_in_progress: int = 2
@@ -66,15 +68,7 @@ class VeedStandIn:
     jobs: dict[str, VeedJobState] = field(default_factory=dict)
     submissions: list[dict] = field(default_factory=list)
     _files: dict[str, bytes] = field(default_factory=dict, repr=False)
-    _server: ThreadingHTTPServer | None = field(default=None, repr=False)
-    _thread: threading.Thread | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-    @property
-    def base_url(self) -> str:
-        assert self._server is not None, "start the stand-in first"
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
 
     @property
     def endpoint(self) -> str:
@@ -83,26 +77,6 @@ class VeedStandIn:
     @property
     def status_checks(self) -> int:
         return sum(job.status_checks for job in self.jobs.values())
-
-    def start(self) -> VeedStandIn:
-        standin = self
-
-        class Handler(_Handler):
-            owner = standin
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._thread = serve_in_background(self._server, "veed-standin")
-        return self
-
-    def stop(self) -> None:
-        shut_down(self._server, self._thread)
-        self._server = self._thread = None
-
-    def __enter__(self) -> VeedStandIn:
-        return self.start()
-
-    def __exit__(self, *exc_info) -> None:
-        self.stop()
 
     def job_status(self, job: VeedJobState) -> str:
         if job.status_checks <= self.checks_in_queue:
@@ -244,3 +218,6 @@ class _Handler(BaseHTTPRequestHandler):
         data = self.owner._files[name]
         self._json(200, {"video": {"url": f"{self.owner.base_url}/files/{name}", "content_type": "video/mp4",
                                    "file_name": "output.mp4", "file_size": len(data)}})
+
+
+VeedStandIn.handler_class = _Handler  # the handler is defined below the stand-in it serves

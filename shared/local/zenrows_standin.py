@@ -28,10 +28,10 @@ import urllib.request
 import uuid
 from dataclasses import dataclass, field
 from decimal import Decimal
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlsplit
 
-from shared.local.background_server import serve_in_background, shut_down
+from shared.local.background_server import LoopbackStandIn
 
 BASE_COST = Decimal("0.001")
 ERRORS = {
@@ -83,7 +83,9 @@ class RecordedRequest:
 
 
 @dataclass
-class ZenRowsStandIn:
+class ZenRowsStandIn(LoopbackStandIn):
+
+    thread_name = "zenrows-stand-in"
     api_key: str = "zr-standin-key"
     concurrency_limit: int = 5
     pages: dict[str, str] = field(default_factory=dict)
@@ -95,32 +97,10 @@ class ZenRowsStandIn:
     most_in_flight: int = 0
     _in_flight: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-    _server: ThreadingHTTPServer | None = field(default=None, repr=False)
-    _thread: threading.Thread | None = field(default=None, repr=False)
 
     @property
     def base_url(self) -> str:
-        if self._server is None:
-            raise RuntimeError("the stand-in is not running")
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}/v1/"
-
-    def start(self) -> ZenRowsStandIn:
-        handler = type("ZenRowsHandler", (_Handler,), {"standin": self})
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self._server.daemon_threads = True
-        self._thread = serve_in_background(self._server, "zenrows-stand-in")
-        return self
-
-    def stop(self) -> None:
-        shut_down(self._server, self._thread)
-        self._server, self._thread = None, None
-
-    def __enter__(self) -> ZenRowsStandIn:
-        return self.start()
-
-    def __exit__(self, *exc_info) -> None:
-        self.stop()
+        return LoopbackStandIn.base_url.fget(self) + "/v1/"  # the API's own path prefix
 
     def requests_for(self, url: str) -> list[RecordedRequest]:
         with self._lock:
@@ -258,3 +238,6 @@ def _fetch(target: str) -> Outcome:
         return Outcome.error("RESP002") if exc.code == 404 else Outcome.server_error(502)
     except (urllib.error.URLError, OSError):
         return Outcome.error("RESP007")
+
+
+ZenRowsStandIn.handler_class = _Handler  # the handler is defined below the stand-in it serves

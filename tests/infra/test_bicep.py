@@ -5,7 +5,6 @@ to show that it notices the damage."""
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
