@@ -34,13 +34,12 @@ import random
 import time
 from collections.abc import Callable, Iterator
 from decimal import Decimal
-from email.utils import parsedate_to_datetime
-from datetime import datetime, timezone
 from typing import Any, Literal
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from shared.retry_after import retry_after_seconds
 from shared.telemetry import external_call
 
 log = logging.getLogger(__name__)
@@ -169,21 +168,6 @@ def parse_rate_limit(headers: httpx.Headers, now: float | None = None) -> RateLi
                      remaining=int(remaining) if remaining is not None else None, reset_seconds=reset)
 
 
-def retry_after_seconds(headers: httpx.Headers) -> float | None:
-    value = headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        moment = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return max(0.0, (moment - datetime.now(timezone.utc)).total_seconds())
 
 
 # --- the client ----------------------------------------------------------------------------------------

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import httpx
 
+from shared.retry_after import retry_after_seconds
 from shared.briefing.media_probe import MediaProbeError, probe
 from shared.briefing.speech import SpeechError, SpeechResult, _clean_text
 from shared.telemetry import external_call
@@ -89,14 +90,6 @@ def split_text(text: str, limit: int) -> list[str]:
     if current:
         parts.append(current)
     return parts
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("retry-after")
-    try:
-        return max(0.0, float(value)) if value is not None else None
-    except ValueError:
-        return None
 
 
 def _detail(response: httpx.Response) -> str:
@@ -197,7 +190,7 @@ class ElevenLabsSpeech:
                     if attempt == self.max_retries:
                         raise SpeechError(f"ElevenLabs answered {response.status_code} ({detail}) "
                                           f"after {self.max_retries} retries", retryable=True)
-                    wait = self._backoff(attempt, _retry_after(response))
+                    wait = self._backoff(attempt, retry_after_seconds(response.headers))
                 else:
                     call.set_outcome("error")
                     raise SpeechError(f"ElevenLabs refused the request: {response.status_code} ({detail})")

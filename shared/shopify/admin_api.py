@@ -39,13 +39,12 @@ import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
-from datetime import datetime, timezone
 from typing import Any
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
+from shared.retry_after import retry_after_seconds
 from shared.settings import get_settings
 from shared.telemetry import ExternalCall, external_call, register_secret_value
 
@@ -381,10 +380,10 @@ class AdminApiClient:
         if status == 429:
             self.stats.throttled_responses += 1
             raise ShopifyThrottledError(f"{self.shop_domain}: HTTP 429 Too Many Requests", status=status,
-                                        retry_after=_retry_after(response))
+                                        retry_after=retry_after_seconds(response.headers))
         if status >= 500:
             raise ShopifyUnavailableError(f"{self.shop_domain}: Admin API answered HTTP {status}", status=status,
-                                          retry_after=_retry_after(response) if status == 503 else None)
+                                          retry_after=retry_after_seconds(response.headers) if status == 503 else None)
         if status != 200:
             raise ShopifyRequestError(
                 f"{self.shop_domain}: Admin API answered HTTP {status}: {self._server_message(response)}", status=status
@@ -518,18 +517,3 @@ def _cost_key(query: str, variables: Mapping[str, Any]) -> tuple:
     return (query, tuple(sorted((k, v) for k, v in variables.items() if isinstance(v, int) and not isinstance(v, bool))))
 
 
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("Retry-After")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        moment = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return max(0.0, (moment - datetime.now(timezone.utc)).total_seconds())
