@@ -64,6 +64,20 @@ class _Collect(logging.Handler):
         self.lines.append(self.format(record))
 
 
+@pytest.fixture
+def spans(monkeypatch):
+    """Every span the code makes in the test, as the app would export it (secrets masked)."""
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from shared import telemetry
+    from shared.telemetry_export import build_tracer_provider
+
+    exported = InMemorySpanExporter()
+    provider = build_tracer_provider(exported, batch=False)
+    monkeypatch.setattr(telemetry.trace, "get_tracer", lambda name, *args, **kwargs: provider.get_tracer(name))
+    return exported
+
+
 @pytest.fixture(scope="module")
 def logs():
     """Every log line of the module's tests, at DEBUG: to look for what must never be logged."""

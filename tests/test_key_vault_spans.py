@@ -3,20 +3,9 @@ secret's name and never its value, and one billed operation in the step's ledger
 
 from __future__ import annotations
 
-import pytest
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from shared import telemetry
-from shared.telemetry_export import build_tracer_provider
 from test_key_vault_secrets import CLIENT_SECRET, credential, key_vault_store, vault  # noqa: F401 - fixtures
-
-
-@pytest.fixture
-def spans(monkeypatch):
-    exported = InMemorySpanExporter()
-    provider = build_tracer_provider(exported, batch=False)
-    monkeypatch.setattr(telemetry.trace, "get_tracer", lambda name, *args, **kwargs: provider.get_tracer(name))
-    return exported
 
 
 def test_one_span_per_read_named_by_the_secret_and_never_carrying_it(vault, credential, spans):  # noqa: F811

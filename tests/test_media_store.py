@@ -8,11 +8,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from shared import telemetry
 from shared.local.demo import apply_settings
 from shared.media_store import (
     BlobMediaStore,
@@ -25,15 +21,6 @@ from shared.media_store import (
 SHOP = "media-test.myshopify.com"
 NOW = datetime.now(timezone.utc)
 VIDEO = os.urandom(300_000)  # bigger than one request's worth in some clients; random so nothing compresses
-
-
-@pytest.fixture
-def spans(monkeypatch):
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    monkeypatch.setattr(telemetry.trace, "get_tracer", lambda name: provider.get_tracer(name))
-    return exporter
 
 
 @pytest.fixture(scope="module")

@@ -8,11 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 import requests
 
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from shared import telemetry
 from shared.db.pool import transaction
 from shared.local.trends_standin import TrendsStandIn, raw_interest
 from shared.market.trends import (
@@ -46,15 +42,6 @@ class FakeSleep:
 
 def backoff(max_total_wait: float = 300.0, jitter: float = 0.4) -> RateLimitBackoff:
     return RateLimitBackoff(first_wait=60.0, max_total_wait=max_total_wait, sleep=FakeSleep(), jitter=lambda: jitter)
-
-
-@pytest.fixture
-def spans(monkeypatch):
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    monkeypatch.setattr(telemetry.trace, "get_tracer", lambda name: provider.get_tracer(name))
-    return exporter
 
 
 @pytest.fixture

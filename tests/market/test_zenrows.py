@@ -7,9 +7,6 @@ import json
 from decimal import Decimal
 
 import pytest
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from shared import telemetry
 from shared.db import market
@@ -41,15 +38,6 @@ class Sleeps:
     async def __call__(self, seconds: float) -> None:
         self.pauses.append(seconds)
         await asyncio.sleep(0)
-
-
-@pytest.fixture
-def spans(monkeypatch):
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    monkeypatch.setattr(telemetry.trace, "get_tracer", lambda name: provider.get_tracer(name))
-    return exporter
 
 
 def fetcher_for(standin: ZenRowsStandIn, sleeps: Sleeps | None = None, **options) -> ZenRowsFetcher:

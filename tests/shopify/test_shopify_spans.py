@@ -9,7 +9,6 @@ import dataclasses
 from datetime import date
 
 import pytest
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from shared import telemetry
 from shared.local.sample_store import generate_store
@@ -19,18 +18,9 @@ from shared.shopify import webhook_topics as topics
 from shared.shopify.admin_api import AdminApiClient
 from shared.shopify.bulk_operations import bulk_operation, download_result, start_bulk_query
 from shared.shopify.webhook_subscriptions import create_webhook_subscriptions
-from shared.telemetry_export import build_tracer_provider
 
 DOMAIN = "spans-test.myshopify.com"
 TOKEN = "shpat_spans_test_token_000000001"
-
-
-@pytest.fixture
-def spans(monkeypatch):
-    exported = InMemorySpanExporter()
-    provider = build_tracer_provider(exported, batch=False)
-    monkeypatch.setattr(telemetry.trace, "get_tracer", lambda name, *args, **kwargs: provider.get_tracer(name))
-    return exported
 
 
 @pytest.fixture

@@ -98,17 +98,8 @@ def test_twenty_concurrent_callers_near_expiry_spend_the_refresh_token_once(stan
     assert [r.status for r in standin.requests(grant="refresh_token", shop=shop)] == [200, 200]
 
 
-def test_the_refresh_is_shopifys_package_routed_to_the_emulator_and_one_span(standin, monkeypatch):
-    from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-
-    from shared import telemetry
-
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    monkeypatch.setattr(telemetry.trace, "get_tracer", lambda name: provider.get_tracer(name))
+def test_the_refresh_is_shopifys_package_routed_to_the_emulator_and_one_span(standin, spans):
+    exporter = spans
     shop = new_shop()
     install(standin, shop)
     expire_soon(shop)
