@@ -38,6 +38,7 @@ serve: $(BIN)/.installed
 bench: $(BIN)/.installed
 	$(BIN)/python benchmarks/price_extraction.py
 	$(BIN)/python benchmarks/pricing_engine.py
+	$(BIN)/python benchmarks/webhook_latency.py
 	$(BIN)/python -m shared.cli bench sync
 	$(BIN)/python -m shared.cli bench pricing
 	$(BIN)/python -m shared.cli bench scrape
