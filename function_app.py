@@ -2,8 +2,9 @@
 
 The daily timer starts one `daily_pipeline` orchestration per active shop; HTTP triggers
 install the app on a shop (Shopify OAuth), take Shopify's webhooks (processed later by
-`process_webhook_events`, and swept by a timer), start a run on demand and report on runs and
-health. Orchestrators and activities live in `orchestrations/` and `activities/`;
+`process_webhook_events`, and swept by a timer), start a run on demand, report on runs and
+health, serve the briefing page, import catalogue and competitor CSVs, confirm competitor
+matches, and approve, apply and revert prices. Orchestrators and activities live in `orchestrations/` and `activities/`;
 everything they use lives in `shared/`.
 """
 
@@ -15,8 +16,7 @@ import azure.functions as func
 import activities
 from activities import apply_webhook_events
 from orchestrations import daily_pipeline, process_webhook_events, render_video_cloud, sync_catalogue
-from shared import http_api, scheduling
-from shared import durable_history_purge
+from shared import durable_history_purge, http_api, scheduling
 from shared.market import competitor_import, match_api
 from shared.shopify import catalog_import, oauth, price_endpoints, webhook_endpoint, webhook_queue
 from shared.telemetry_export import configure_telemetry
@@ -98,6 +98,8 @@ def competitor_matches(req: func.HttpRequest) -> func.HttpResponse:
 @app.route(route="shops/{shop}/competitor-matches/{match_id}", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
 def decide_competitor_match(req: func.HttpRequest) -> func.HttpResponse:
     return match_api.http_decide(req.route_params.get("shop", ""), req.route_params.get("match_id", ""), req.get_body())
+
+
 @app.route(route="shops/{shop}/recommendations/approve", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
 def approve_recommendations(req: func.HttpRequest) -> func.HttpResponse:
     return price_endpoints.approve(req, req.route_params.get("shop", ""))
