@@ -119,7 +119,7 @@ def weekly_panel(
     # Units-weighted mean price; lines with 0 units (fully refunded) still show the price.
     with np.errstate(invalid="ignore", divide="ignore"):
         seen = np.where(total_units > 0, price_units / total_units, np.where(lines > 0, price_lines / lines, np.nan))
-    weekly_price = _fill_forward_then_back(seen)
+    weekly_price = _infer_unseen_prices(seen, variant_group.astype(np.int64), variant_product.astype(np.int64), len(group_names))
     if price_history is not None:
         weekly_price = _weekly_prices_from_history(weekly_price, price_history, start, n_weeks)
 
@@ -168,6 +168,64 @@ def _weekly_prices_from_history(
         weekly = np.where(days > 0, (daily * covered).sum(axis=1) / np.maximum(days, 1), np.nan)
         out[int(v)] = np.where(days > 0, weekly, out[int(v)])
     return out
+
+
+def _infer_unseen_prices(seen: np.ndarray, variant_group: np.ndarray, variant_product: np.ndarray, n_groups: int) -> np.ndarray:
+    """Fill the NaN cells of `seen` (variants x weeks): a shelf price for the weeks a variant
+    did not sell.
+
+    Promotions, price tests and repricing tend to move a whole product group at once, so the
+    observed log prices are fitted as a variant level plus a group-week shift
+    (log p = a_v + b_gw + r, least squares by alternating means over the observed cells).
+    A week without a sale of the variant takes a_v + b_gw + the variant's residual r from its
+    last sale (so a variant priced apart from its group stays apart): what the group did since
+    then is dated right, and only a move of the variant alone waits for its next sale. A week in
+    which nothing in the group sold has no shift, and carries the last price seen.
+    """
+    n_variants, n_weeks = seen.shape
+    observed = ~np.isnan(seen)
+    vv, ww = np.nonzero(observed)
+    if not len(vv):
+        return seen.copy()
+    log_price = np.log(seen[vv, ww])
+    cell_group_week = variant_group[vv] * n_weeks + ww
+    n_cells = n_groups * n_weeks
+    per_group_week = np.bincount(cell_group_week, minlength=n_cells)
+    per_variant = np.bincount(vv, minlength=n_variants)
+    level = np.bincount(vv, weights=log_price, minlength=n_variants) / np.maximum(per_variant, 1)
+    shift = np.zeros(n_cells)
+    for _ in range(100):
+        previous = shift
+        shift = np.bincount(cell_group_week, weights=log_price - level[vv], minlength=n_cells) / np.maximum(per_group_week, 1)
+        level = np.bincount(vv, weights=log_price - shift[cell_group_week], minlength=n_variants) / np.maximum(per_variant, 1)
+        if np.max(np.abs(shift - previous)) < 1e-9:
+            break
+    residual = log_price - level[vv] - shift[cell_group_week]
+    if not CARRY_RESIDUAL:
+        residual[:] = 0.0
+    if PRODUCT_RESIDUAL:
+        n_products = int(variant_product.max()) + 1
+        cell_product_week = variant_product[vv] * n_weeks + ww
+        n_pw = np.bincount(cell_product_week, minlength=n_products * n_weeks)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            by_product = (np.bincount(cell_product_week, weights=residual, minlength=n_products * n_weeks) / n_pw)
+        carried_residual = _fill_forward_then_back(by_product.reshape(n_products, n_weeks))[variant_product]
+    else:
+        grid = np.full(seen.shape, np.nan)
+        grid[vv, ww] = residual
+        carried_residual = _fill_forward_then_back(grid)
+    carried_residual = np.nan_to_num(carried_residual)
+    shift_grid = shift.reshape(n_groups, n_weeks)[variant_group]
+    inferred = np.exp(level[:, None] + shift_grid + carried_residual)
+    group_sold = (per_group_week.reshape(n_groups, n_weeks) > 0)[variant_group]
+    carried = _fill_forward_then_back(seen)
+    # A variant that never sold has no level to start from: it stays unknown.
+    inferable = group_sold & (per_variant > 0)[:, None]
+    return np.where(observed, seen, np.where(inferable, inferred, carried))
+
+
+CARRY_RESIDUAL = True
+PRODUCT_RESIDUAL = True
 
 
 def _fill_forward_then_back(values: np.ndarray) -> np.ndarray:
