@@ -170,74 +170,103 @@ def _weekly_prices_from_history(
     return out
 
 
-def _infer_unseen_prices(seen: np.ndarray, variant_group: np.ndarray, variant_product: np.ndarray, n_groups: int) -> np.ndarray:
-    """Fill the NaN cells of `seen` (variants x weeks): a shelf price for the weeks a variant
-    did not sell.
+def _infer_unseen_prices(
+    seen: np.ndarray, variant_group: np.ndarray, variant_product: np.ndarray, n_groups: int
+) -> np.ndarray:
+    """Fill the NaN cells of `seen` (variants x weeks) with a shelf price for the weeks a
+    variant did not sell; the weeks it sold keep the price it sold at.
 
-    Promotions, price tests and repricing tend to move a whole product group at once, so the
-    observed log prices are fitted as a variant level plus a group-week shift
-    (log p = a_v + b_gw + r, least squares by alternating means over the observed cells).
-    A week without a sale of the variant takes a_v + b_gw + the variant's residual r from its
-    last sale (so a variant priced apart from its group stays apart): what the group did since
-    then is dated right, and only a move of the variant alone waits for its next sale. A week in
-    which nothing in the group sold has no shift, and carries the last price seen.
+    Promotions, price tests and repricing tend to move a whole product group at once, so each
+    group gets a weekly log price index learnt from repeat sales (`_repeat_sales_index`), and
+    the variants of a product tend to be repriced together, so a sale of any of them shows where
+    the product stands against its group. An unsold week's log price is then the variant's own
+    level (against the index) + the group's index that week + the product's deviation at its
+    last sale (its first, before that). A group-wide move is dated by the group's sales, and
+    only a move of one product alone waits for that product's next sale. Where the group's
+    index is unknown that week (no sale shows it), the last price seen is carried.
     """
     n_variants, n_weeks = seen.shape
-    observed = ~np.isnan(seen)
-    vv, ww = np.nonzero(observed)
-    if not len(vv):
+    if not n_variants:
         return seen.copy()
-    log_price = np.log(seen[vv, ww])
-    cell_group_week = variant_group[vv] * n_weeks + ww
-    n_cells = n_groups * n_weeks
-    per_group_week = np.bincount(cell_group_week, minlength=n_cells)
-    per_variant = np.bincount(vv, minlength=n_variants)
-    level = np.bincount(vv, weights=log_price, minlength=n_variants) / np.maximum(per_variant, 1)
-    shift = np.zeros(n_cells)
-    for _ in range(100):
-        previous = shift
-        shift = np.bincount(cell_group_week, weights=log_price - level[vv], minlength=n_cells) / np.maximum(per_group_week, 1)
-        level = np.bincount(vv, weights=log_price - shift[cell_group_week], minlength=n_variants) / np.maximum(per_variant, 1)
-        if np.max(np.abs(shift - previous)) < 1e-9:
-            break
-    residual = log_price - level[vv] - shift[cell_group_week]
-    if not CARRY_RESIDUAL:
-        residual[:] = 0.0
-    if PRODUCT_RESIDUAL:
-        n_products = int(variant_product.max()) + 1
-        cell_product_week = variant_product[vv] * n_weeks + ww
-        n_pw = np.bincount(cell_product_week, minlength=n_products * n_weeks)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            by_product = (np.bincount(cell_product_week, weights=residual, minlength=n_products * n_weeks) / n_pw)
-        carried_residual = _fill_forward_then_back(by_product.reshape(n_products, n_weeks))[variant_product]
-    else:
-        grid = np.full(seen.shape, np.nan)
-        grid[vv, ww] = residual
-        carried_residual = _fill_forward_then_back(grid)
-    carried_residual = np.nan_to_num(carried_residual)
-    shift_grid = shift.reshape(n_groups, n_weeks)[variant_group]
-    inferred = np.exp(level[:, None] + shift_grid + carried_residual)
-    group_sold = (per_group_week.reshape(n_groups, n_weeks) > 0)[variant_group]
-    carried = _fill_forward_then_back(seen)
-    # A variant that never sold has no level to start from: it stays unknown.
-    inferable = group_sold & (per_variant > 0)[:, None]
+    observed = ~np.isnan(seen)
+    log_seen = np.log(seen)
+    index, known = _repeat_sales_index(log_seen, variant_group, n_groups)
+    index_v, known_v = index[variant_group], known[variant_group]
+    # Each variant's level against its group's index, then its product's deviation week by week.
+    against_index = observed & known_v
+    n_against = against_index.sum(axis=1)
+    relative = np.where(against_index, log_seen - index_v, 0.0)
+    level = relative.sum(axis=1) / np.maximum(n_against, 1)
+    n_products = int(variant_product.max()) + 1
+    deviation_sum = np.zeros((n_products, n_weeks))
+    deviation_n = np.zeros((n_products, n_weeks))
+    np.add.at(deviation_sum, variant_product, np.where(against_index, relative - level[:, None], 0.0))
+    np.add.at(deviation_n, variant_product, against_index.astype(np.float64))
+    product_seen = deviation_n > 0
+    deviation = np.where(product_seen, deviation_sum / np.maximum(deviation_n, 1), 0.0)
+    at_last_sale = deviation[np.arange(n_products)[:, None], _last_seen_column(product_seen)][variant_product]
+    inferred = np.exp(level[:, None] + index_v + at_last_sale)
+    carried = seen[np.arange(n_variants)[:, None], _last_seen_column(observed)]
+    inferable = known_v & (n_against > 0)[:, None]
     return np.where(observed, seen, np.where(inferable, inferred, carried))
 
 
-CARRY_RESIDUAL = True
-PRODUCT_RESIDUAL = True
+def _repeat_sales_index(
+    log_seen: np.ndarray, variant_group: np.ndarray, n_groups: int, iterations: int = 10
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per group and week, the log price index (groups x weeks) and whether it is known.
+
+    Each pair of consecutive sales of one variant says how much its price moved between the two
+    weeks: index[w1] - index[w0] = log p1 - log p0 (a repeat-sales regression, like a house price
+    index: the variant's own level cancels, so a dear and a cheap variant compare fairly). The
+    pairs are fitted by least squares with Huber weights, so a variant repriced on its own
+    counts as an outlier rather than as a move of the group. A week no pair touches is unknown.
+    """
+    n_variants, n_weeks = log_seen.shape
+    index = np.zeros((n_groups, n_weeks))
+    known = np.zeros((n_groups, n_weeks), dtype=bool)
+    vv, ww = np.nonzero(~np.isnan(log_seen))
+    consecutive = np.flatnonzero(vv[1:] == vv[:-1])
+    if not len(consecutive):
+        return index, known
+    w0, w1 = ww[consecutive], ww[consecutive + 1]
+    change = log_seen[vv[consecutive + 1], w1] - log_seen[vv[consecutive], w0]
+    pair_group = variant_group[vv[consecutive]]
+    for g in np.unique(pair_group):
+        mine = pair_group == g
+        a, b, y = w0[mine], w1[mine], change[mine]
+        touched = np.zeros(n_weeks, dtype=bool)
+        touched[a] = touched[b] = True
+        weights = np.ones(len(y))
+        for _ in range(iterations):
+            # Normal equations of the pairs: a weighted graph Laplacian over the weeks.
+            normal = np.zeros((n_weeks, n_weeks))
+            np.add.at(normal, (a, a), weights)
+            np.add.at(normal, (b, b), weights)
+            np.add.at(normal, (a, b), -weights)
+            np.add.at(normal, (b, a), -weights)
+            right = np.bincount(b, weights=weights * y, minlength=n_weeks) - np.bincount(a, weights=weights * y, minlength=n_weeks)
+            fit = np.zeros(n_weeks)
+            # The least-norm solution: weeks linked by no pair to the others keep a mean of 0.
+            fit[touched] = np.linalg.lstsq(normal[np.ix_(touched, touched)], right[touched], rcond=None)[0]
+            residual = y - (fit[b] - fit[a])
+            scale = 1.4826 * float(np.median(np.abs(residual)))
+            if scale < 1e-9:
+                break
+            weights = np.minimum(1.0, 1.345 * scale / np.maximum(np.abs(residual), 1e-12))
+        index[g] = fit
+        known[g] = touched
+    return index, known
 
 
-def _fill_forward_then_back(values: np.ndarray) -> np.ndarray:
-    """Per row: NaN takes the last value before it, leading NaNs the first value after."""
-    n_rows, n_cols = values.shape
-    present = ~np.isnan(values)
-    last = np.where(present, np.arange(n_cols)[None, :], 0)
+def _last_seen_column(present: np.ndarray) -> np.ndarray:
+    """Per cell, the column of the last present cell at or before it in its row; before the
+    row's first present cell, that one's column (0 for a row with none)."""
+    n_cols = present.shape[1]
+    last = np.where(present, np.arange(n_cols)[None, :], -1)
     np.maximum.accumulate(last, axis=1, out=last)
-    filled = values[np.arange(n_rows)[:, None], last]
-    first_col = np.where(present.any(axis=1), present.argmax(axis=1), 0)
-    first_value = values[np.arange(n_rows), first_col]
-    return np.where(np.isnan(filled), first_value[:, None], filled)
+    first = np.where(present.any(axis=1), present.argmax(axis=1), 0)
+    return np.where(last >= 0, last, first[:, None])
 
 
 def _poisson_fixed_effects(
