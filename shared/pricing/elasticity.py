@@ -192,16 +192,25 @@ def _infer_unseen_prices(
     log_seen = np.log(seen)
     index, known = _repeat_sales_index(log_seen, variant_group, n_groups)
     index_v, known_v = index[variant_group], known[variant_group]
-    # Each variant's level against its group's index, then its product's deviation week by week.
+    # Against the group's index: log price = the variant's level + its product's deviation that
+    # week (sizes of one product keep their ratio), fitted by alternating means over the sales.
     against_index = observed & known_v
     n_against = against_index.sum(axis=1)
-    relative = np.where(against_index, log_seen - index_v, 0.0)
-    level = relative.sum(axis=1) / np.maximum(n_against, 1)
+    sv, sw = np.nonzero(against_index)
+    relative = log_seen[sv, sw] - index_v[sv, sw]
     n_products = int(variant_product.max()) + 1
-    deviation_sum = np.zeros((n_products, n_weeks))
-    deviation_n = np.zeros((n_products, n_weeks))
-    np.add.at(deviation_sum, variant_product, np.where(against_index, relative - level[:, None], 0.0))
-    np.add.at(deviation_n, variant_product, against_index.astype(np.float64))
+    product_week = variant_product[sv] * n_weeks + sw
+    deviation_n = np.bincount(product_week, minlength=n_products * n_weeks).reshape(n_products, n_weeks)
+    level = np.bincount(sv, weights=relative, minlength=n_variants) / np.maximum(n_against, 1)
+    for _ in range(50):
+        deviation_sum = np.bincount(product_week, weights=relative - level[sv], minlength=n_products * n_weeks)
+        previous = level
+        level = np.bincount(sv, weights=relative - (deviation_sum / np.maximum(deviation_n.ravel(), 1))[product_week],
+                            minlength=n_variants) / np.maximum(n_against, 1)
+        if np.max(np.abs(level - previous), initial=0.0) < 1e-9:
+            break
+    deviation_sum = np.bincount(product_week, weights=relative - level[sv], minlength=n_products * n_weeks)
+    deviation_sum = deviation_sum.reshape(n_products, n_weeks)
     product_seen = deviation_n > 0
     deviation = np.where(product_seen, deviation_sum / np.maximum(deviation_n, 1), 0.0)
     at_last_sale = deviation[np.arange(n_products)[:, None], _last_seen_column(product_seen)][variant_product]
@@ -212,15 +221,16 @@ def _infer_unseen_prices(
 
 
 def _repeat_sales_index(
-    log_seen: np.ndarray, variant_group: np.ndarray, n_groups: int, iterations: int = 10
+    log_seen: np.ndarray, variant_group: np.ndarray, n_groups: int, iterations: int = 30
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per group and week, the log price index (groups x weeks) and whether it is known.
 
     Each pair of consecutive sales of one variant says how much its price moved between the two
     weeks: index[w1] - index[w0] = log p1 - log p0 (a repeat-sales regression, like a house price
     index: the variant's own level cancels, so a dear and a cheap variant compare fairly). The
-    pairs are fitted by least squares with Huber weights, so a variant repriced on its own
-    counts as an outlier rather than as a move of the group. A week no pair touches is unknown.
+    pairs are fitted by least absolute deviations, so the index follows what most variants did,
+    and a variant repriced on its own counts as an outlier rather than as a move of the group. A week no pair touches is unknown.
+    Only differences are identified: each group's index is defined up to a constant.
     """
     n_variants, n_weeks = log_seen.shape
     index = np.zeros((n_groups, n_weeks))
@@ -237,6 +247,8 @@ def _repeat_sales_index(
         a, b, y = w0[mine], w1[mine], change[mine]
         touched = np.zeros(n_weeks, dtype=bool)
         touched[a] = touched[b] = True
+        weeks_touched = np.flatnonzero(touched)
+        weeks_before, weeks_after = weeks_touched[:-1], weeks_touched[1:]
         weights = np.ones(len(y))
         for _ in range(iterations):
             # Normal equations of the pairs: a weighted graph Laplacian over the weeks.
@@ -246,14 +258,18 @@ def _repeat_sales_index(
             np.add.at(normal, (a, b), -weights)
             np.add.at(normal, (b, a), -weights)
             right = np.bincount(b, weights=weights * y, minlength=n_weeks) - np.bincount(a, weights=weights * y, minlength=n_weeks)
+            # A faint random-walk prior between neighbouring weeks: it decides nothing the
+            # pairs link, and ties together runs of weeks that no pair links to each other.
+            tie = 1e-3 * float(weights.mean())
+            np.add.at(normal, (weeks_before, weeks_before), tie)
+            np.add.at(normal, (weeks_after, weeks_after), tie)
+            np.add.at(normal, (weeks_before, weeks_after), -tie)
+            np.add.at(normal, (weeks_after, weeks_before), -tie)
             fit = np.zeros(n_weeks)
-            # The least-norm solution: weeks linked by no pair to the others keep a mean of 0.
             fit[touched] = np.linalg.lstsq(normal[np.ix_(touched, touched)], right[touched], rcond=None)[0]
             residual = y - (fit[b] - fit[a])
-            scale = 1.4826 * float(np.median(np.abs(residual)))
-            if scale < 1e-9:
-                break
-            weights = np.minimum(1.0, 1.345 * scale / np.maximum(np.abs(residual), 1e-12))
+            # Least absolute deviations by reweighting (a residual under 0.1 % counts as 0.1 %).
+            weights = 1.0 / np.maximum(np.abs(residual), 0.001)
         index[g] = fit
         known[g] = touched
     return index, known
