@@ -97,12 +97,22 @@ def weekly_panel(
 
     `line_time` is seconds since the epoch. `price_history` is (variant, effective time,
     price) change points the shop recorded; a variant that has them gets its weekly price
-    from them (the time-weighted mean over the week). Otherwise shelf prices are only seen
-    when something sells, so a week without sales carries the last price seen (the first
-    price seen before it). That is noisier: a change between two sales is dated late,
-    which pulls the estimate towards zero, so the recorded history is worth keeping. A variant
-    enters the panel in the week its product first sold, so a product launched mid-year
-    does not count its pre-launch weeks as weeks without demand.
+    from them (the time-weighted mean over the week), and that wins where present.
+
+    Otherwise shelf prices are only seen when something sells, and a small shop's variant
+    sells in few weeks. A week it sold takes the price it sold at (units-weighted). A week it
+    did not is priced from its group and product (`_infer_unseen_prices`): the group's weekly
+    repeat-sales price index, plus the product's deviation from it at its last sale. So a
+    move of the whole group (a promotion, a price test) is dated by any of the group's sales,
+    and only a product repriced on its own is dated late, at its next sale, which still pulls
+    the estimate somewhat towards zero; the recorded history is worth keeping. Where the
+    group's index is unknown that week, the last price seen is carried (the first price seen,
+    before it). Unsold weeks are priced rather than dropped: keeping only the weeks with a sale
+    would select on the outcome (at a high price more weeks sell nothing) and flatten the
+    demand curve far more (on the sample store, estimates of about -0.4 for a planted -2.2).
+
+    A variant enters the panel in the week its product first sold, so a product launched
+    mid-year does not count its pre-launch weeks as weeks without demand.
     """
     n_weeks = max(1, int((end - start) / WEEK))
     n_variants = len(variant_group)
