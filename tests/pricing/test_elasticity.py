@@ -101,7 +101,7 @@ def test_sample_store_elasticities_from_order_lines_alone(days_back):
     planted value, and their order is the planted one; the others get the prior.
     These windows start on the price tests' block boundaries; with the week grid shifted by
     1-5 days (a price change mid-week) the estimates fall further short (candles -0.5 to -1.0
-    at 0 days back, see README), while the recorded path stays within 0.3."""
+    at 0 days back, see README); with recorded prices, -1.4 to -1.6."""
     store = generate_store(as_of=AS_OF - timedelta(days=days_back))
     history = StoreHistory.of(store)
     from_lines = history.panel(store.as_of, recorded_prices=False)
