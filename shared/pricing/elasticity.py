@@ -129,7 +129,9 @@ def weekly_panel(
     # Units-weighted mean price; lines with 0 units (fully refunded) still show the price.
     with np.errstate(invalid="ignore", divide="ignore"):
         seen = np.where(total_units > 0, price_units / total_units, np.where(lines > 0, price_lines / lines, np.nan))
-    weekly_price = _infer_unseen_prices(seen, variant_group.astype(np.int64), variant_product.astype(np.int64), len(group_names))
+    weekly_price = _infer_unseen_prices(
+        seen, variant_group.astype(np.int64), variant_product.astype(np.int64), len(group_names)
+    )
     if price_history is not None:
         weekly_price = _weekly_prices_from_history(weekly_price, price_history, start, n_weeks)
 
@@ -239,8 +241,9 @@ def _repeat_sales_index(
     weeks: index[w1] - index[w0] = log p1 - log p0 (a repeat-sales regression, like a house price
     index: the variant's own level cancels, so a dear and a cheap variant compare fairly). The
     pairs are fitted by least absolute deviations, so the index follows what most variants did,
-    and a variant repriced on its own counts as an outlier rather than as a move of the group. A week no pair touches is unknown.
-    Only differences are identified: each group's index is defined up to a constant.
+    and a variant repriced on its own counts as an outlier rather than as a move of the group.
+    A week no pair touches is unknown. Only differences are identified: each group's index is
+    defined up to a constant.
     """
     n_variants, n_weeks = log_seen.shape
     index = np.zeros((n_groups, n_weeks))
@@ -267,7 +270,8 @@ def _repeat_sales_index(
             np.add.at(normal, (b, b), weights)
             np.add.at(normal, (a, b), -weights)
             np.add.at(normal, (b, a), -weights)
-            right = np.bincount(b, weights=weights * y, minlength=n_weeks) - np.bincount(a, weights=weights * y, minlength=n_weeks)
+            right = (np.bincount(b, weights=weights * y, minlength=n_weeks)
+                     - np.bincount(a, weights=weights * y, minlength=n_weeks))
             # A faint random-walk prior between neighbouring weeks: it decides nothing the
             # pairs link, and ties together runs of weeks that no pair links to each other.
             tie = 1e-3 * float(weights.mean())
