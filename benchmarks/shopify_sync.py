@@ -233,16 +233,29 @@ def bench_upsert(n: int, progress: Callable[[str], None], repeats: int = 5) -> l
 
 
 def run_benchmark(variants: int = 20_000, restore_rate: float = 2000.0, upsert_rows: int = 100_000,
-                  progress: Callable[[str], None] = print) -> int:
+                  progress: Callable[[str], None] = print, parts: str | None = None, repeats: int = 5) -> int:
+    """Both parts, or only `parts` ("rate" or "upsert")."""
     wall = time.perf_counter()
+    sync = upserts = None
     try:
-        progress(f"(a) full paginated sync of >= {variants:,} variants at R = {restore_rate:g} points/s")
-        sync = bench_rate_limited_sync(variants, restore_rate, progress)
-        progress(f"(b) bulk upsert of {upsert_rows:,} variants ({math.ceil(upsert_rows / VARIANTS_PER_PRODUCT):,} products) "
-                 "vs a bare COPY of the same rows")
-        upserts = bench_upsert(upsert_rows, progress)
+        if parts in (None, "rate"):
+            progress(f"(a) full paginated sync of >= {variants:,} variants at R = {restore_rate:g} points/s")
+            sync = bench_rate_limited_sync(variants, restore_rate, progress)
+        if parts in (None, "upsert"):
+            progress(f"(b) bulk upsert of {upsert_rows:,} variants "
+                     f"({math.ceil(upsert_rows / VARIANTS_PER_PRODUCT):,} products) vs a bare COPY of the same rows")
+            upserts = bench_upsert(upsert_rows, progress, repeats=repeats)
     finally:
         close_pool()
+    if sync is not None:
+        _print_sync(sync, progress)
+    if upserts is not None:
+        _print_upserts(upserts, repeats, progress)
+    progress(f"\nwall time {time.perf_counter() - wall:.0f} s")
+    return 0
+
+
+def _print_sync(sync: dict, progress: Callable[[str], None]) -> None:
     ratio = sync["restored_per_second"] / sync["rate"]
     raw_ratio = sync["points_per_second"] / sync["rate"]
     progress("")
@@ -255,13 +268,14 @@ def run_benchmark(variants: int = 20_000, restore_rate: float = 2000.0, upsert_r
              f"{'met' if ratio >= 0.9 else 'NOT met'}")
     progress(f"    THROTTLED answers {sync['throttled']} (client saw {sync['client_throttled']}; "
              f"{sync['budget_waits']} waits before sending)   target 0: {'met' if sync['throttled'] == 0 else 'NOT met'}")
+
+
+def _print_upserts(upserts: list[dict], repeats: int, progress: Callable[[str], None]) -> None:
     progress("")
-    progress("(b) Postgres upsert (COPY to staging + merge) vs bare COPY of the same rows: medians of 5 paired runs")
+    progress(f"(b) Postgres upsert (COPY to staging + merge) vs bare COPY of the same rows: medians of {repeats} paired runs")
     progress(f"    {'scenario':<40}{'upsert s':>10}{'COPY s':>9}{'ratio':>8}{'range':>12}{'written':>10}  target <= 2x")
     for row in upserts:
         written = f"{row['variants_written']:,}" if row["variants_written"] is not None else "-"
         spread = f"{row['spread'][0]:.1f}-{row['spread'][1]:.1f}" if "spread" in row else "-"
         progress(f"    {row['scenario']:<40}{row['upsert']:>10.2f}{row['copy']:>9.2f}{row['ratio']:>8.2f}{spread:>12}"
                  f"{written:>10}  {'met' if row['ratio'] <= 2 else 'not met'}")
-    progress(f"\nwall time {time.perf_counter() - wall:.0f} s")
-    return 0
