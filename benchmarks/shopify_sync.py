@@ -1,6 +1,7 @@
 """The Shopify sync at the rate limit, and the bulk upsert against a bare COPY, measured in one run.
 
     .venv/bin/python -m shared.cli bench sync [--variants 20000] [--restore-rate 2000] [--upsert-rows 100000]
+                                              [--only rate|upsert] [--repeats 5]
 
 (a) A full paginated sync of a sample store of at least `--variants` variants from the Shopify
     emulator, whose shop restores `--restore-rate` points/s (bucket 20x that, full at the
@@ -12,8 +13,10 @@
     bare COPY of the same rows into empty tables without constraints or indexes, for a first
     load, a re-read with nothing changed, a typical day (5% of variants with a new price and
     stock) and a re-read where every variant changed; each upsert timed right after its baseline,
-    five times, and the median of the paired ratios reported with their range; with the
+    `--repeats` times, and the median of the paired ratios reported with their range; with the
     paginated path's executemany upsert as a reference for the typical day. Target: <= 2x.
+    One more first load runs under EXPLAIN ANALYZE to report what its per-row foreign-key checks
+    alone take, set against the bare COPY.
 
 Defaults take about three minutes on a two-core machine: generating the store (~20 s),
 the sync (about 80 s of restore at R = 2000 after the initial bucket), the upserts (~60 s).
@@ -25,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import re
 import statistics
 import time
 from collections.abc import Callable
@@ -32,6 +36,7 @@ from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
 from shared.db import catalogue
+from shared.db import catalogue_staging as staging_sql
 from shared.db.catalogue_staging import (
     PRODUCT_COLUMNS,
     STAGED_PRODUCTS,
@@ -197,7 +202,29 @@ def _executemany_upsert(shop_id: int, products: list[ProductRow], variants: list
     return time.perf_counter() - clock
 
 
-def bench_upsert(n: int, progress: Callable[[str], None], repeats: int = 5) -> list[dict]:
+_TRIGGER_LINE = re.compile(r"^Trigger for constraint (\S+): time=([\d.]+) calls=(\d+)")
+
+
+def _first_load_checks(shop_id: int, products: list[ProductRow], variants: list[VariantRow]) -> dict:
+    """A first load's merges under EXPLAIN ANALYZE, for the time its per-row foreign-key checks take:
+    work that no way of writing the rows avoids while the constraints stand."""
+    checks: dict[str, tuple[float, int]] = {}
+    with transaction() as conn:
+        stage = CatalogueStaging(conn)
+        stage.copy_products(products)
+        stage.copy_variants(variants)
+        conn.execute(staging_sql._NO_NESTED_LOOPS)
+        conn.execute(staging_sql._HASH_MEMORY)
+        for statement in (staging_sql._MERGE_PRODUCTS, staging_sql._MERGE_VARIANTS):
+            for row in conn.execute("EXPLAIN (ANALYZE) " + statement, {"shop": shop_id}).fetchall():
+                line = row["QUERY PLAN"]
+                if match := _TRIGGER_LINE.match(line):
+                    checks[match[1]] = (float(match[2]) / 1000, int(match[3]))
+    return {"checks": checks, "seconds": sum(s for s, _ in checks.values()),
+            "calls": sum(c for _, c in checks.values())}
+
+
+def bench_upsert(n: int, progress: Callable[[str], None], repeats: int = 5) -> tuple[list[dict], dict]:
     scenarios = {"first load (insert)": [], "re-read, nothing changed": [], "typical day (5% changed)": [],
                  "re-read, every variant changed": []}
     written: dict[str, int] = {}
@@ -218,6 +245,9 @@ def bench_upsert(n: int, progress: Callable[[str], None], repeats: int = 5) -> l
         products, variants = _rows(n, version, 0.05)
         baseline = _bare_copy(products, variants)
         references.append({"scenario": name, "upsert": upsert(shop_id, products, variants), "copy": baseline})
+    # Set against the median bare COPY of the first loads' pairs: one COPY alone is too noisy here.
+    checks = {**_first_load_checks(_shop_id(BENCH_UPSERT_SHOP), *_rows(n, 0, 0)),
+              "copy": statistics.median(b for _, b in scenarios["first load (insert)"])}
     _drop_shop(BENCH_UPSERT_SHOP)
     results = []
     for name, runs in scenarios.items():
@@ -229,20 +259,33 @@ def bench_upsert(n: int, progress: Callable[[str], None], repeats: int = 5) -> l
                         "spread": (ratios[0], ratios[-1]), "variants_written": written[name]})
     for reference in references:  # one run each: for comparison, not the target
         results.append({**reference, "ratio": reference["upsert"] / reference["copy"], "variants_written": None})
-    return results
+    return results, checks
 
 
 def run_benchmark(variants: int = 20_000, restore_rate: float = 2000.0, upsert_rows: int = 100_000,
-                  progress: Callable[[str], None] = print) -> int:
+                  progress: Callable[[str], None] = print, parts: str | None = None, repeats: int = 5) -> int:
+    """Both parts, or only `parts` ("rate" or "upsert")."""
     wall = time.perf_counter()
+    sync = upserts = checks = None
     try:
-        progress(f"(a) full paginated sync of >= {variants:,} variants at R = {restore_rate:g} points/s")
-        sync = bench_rate_limited_sync(variants, restore_rate, progress)
-        progress(f"(b) bulk upsert of {upsert_rows:,} variants ({math.ceil(upsert_rows / VARIANTS_PER_PRODUCT):,} products) "
-                 "vs a bare COPY of the same rows")
-        upserts = bench_upsert(upsert_rows, progress)
+        if parts in (None, "rate"):
+            progress(f"(a) full paginated sync of >= {variants:,} variants at R = {restore_rate:g} points/s")
+            sync = bench_rate_limited_sync(variants, restore_rate, progress)
+        if parts in (None, "upsert"):
+            progress(f"(b) bulk upsert of {upsert_rows:,} variants "
+                     f"({math.ceil(upsert_rows / VARIANTS_PER_PRODUCT):,} products) vs a bare COPY of the same rows")
+            upserts, checks = bench_upsert(upsert_rows, progress, repeats=repeats)
     finally:
         close_pool()
+    if sync is not None:
+        _print_sync(sync, progress)
+    if upserts is not None:
+        _print_upserts(upserts, checks, repeats, progress)
+    progress(f"\nwall time {time.perf_counter() - wall:.0f} s")
+    return 0
+
+
+def _print_sync(sync: dict, progress: Callable[[str], None]) -> None:
     ratio = sync["restored_per_second"] / sync["rate"]
     raw_ratio = sync["points_per_second"] / sync["rate"]
     progress("")
@@ -255,13 +298,18 @@ def run_benchmark(variants: int = 20_000, restore_rate: float = 2000.0, upsert_r
              f"{'met' if ratio >= 0.9 else 'NOT met'}")
     progress(f"    THROTTLED answers {sync['throttled']} (client saw {sync['client_throttled']}; "
              f"{sync['budget_waits']} waits before sending)   target 0: {'met' if sync['throttled'] == 0 else 'NOT met'}")
+
+
+def _print_upserts(upserts: list[dict], checks: dict, repeats: int, progress: Callable[[str], None]) -> None:
     progress("")
-    progress("(b) Postgres upsert (COPY to staging + merge) vs bare COPY of the same rows: medians of 5 paired runs")
+    progress(f"(b) Postgres upsert (COPY to staging + merge) vs bare COPY of the same rows: medians of {repeats} paired runs")
     progress(f"    {'scenario':<40}{'upsert s':>10}{'COPY s':>9}{'ratio':>8}{'range':>12}{'written':>10}  target <= 2x")
     for row in upserts:
         written = f"{row['variants_written']:,}" if row["variants_written"] is not None else "-"
         spread = f"{row['spread'][0]:.1f}-{row['spread'][1]:.1f}" if "spread" in row else "-"
         progress(f"    {row['scenario']:<40}{row['upsert']:>10.2f}{row['copy']:>9.2f}{row['ratio']:>8.2f}{spread:>12}"
                  f"{written:>10}  {'met' if row['ratio'] <= 2 else 'not met'}")
-    progress(f"\nwall time {time.perf_counter() - wall:.0f} s")
-    return 0
+    progress(f"    first load, its foreign-key checks alone (EXPLAIN ANALYZE, one run): {checks['calls']:,} checks in "
+             f"{checks['seconds']:.2f} s = {checks['seconds'] / checks['copy']:.1f} x the median bare COPY ({checks['copy']:.2f} s)")
+    for name, (seconds, calls) in checks["checks"].items():
+        progress(f"        {name:<36}{calls:>9,} calls {seconds:>7.2f} s")

@@ -333,7 +333,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
                                     concurrency=args.concurrency)
     from benchmarks.shopify_sync import run_benchmark
 
-    return run_benchmark(variants=args.variants, restore_rate=args.restore_rate, upsert_rows=args.upsert_rows)
+    return run_benchmark(variants=args.variants, restore_rate=args.restore_rate, upsert_rows=args.upsert_rows,
+                         parts=args.sync_parts, repeats=args.repeats)
 
 
 def cmd_recommend(args: argparse.Namespace) -> int:
@@ -527,6 +528,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--variants", type=int, default=20_000, help="catalogue size for the sync (default 20000)")
     bench.add_argument("--restore-rate", type=float, default=2000.0, help="points/s of the emulated shop (default 2000)")
     bench.add_argument("--upsert-rows", type=int, default=100_000, help="variants for upsert vs COPY (default 100000)")
+    bench.add_argument("--only", dest="sync_parts", choices=["rate", "upsert"], default=None,
+                       help="sync: run only (a) the rate-limited sync or (b) the upsert vs COPY (default both)")
+    bench.add_argument("--repeats", type=int, default=5, help="sync: paired upsert/COPY runs per scenario (default 5)")
     bench.add_argument("--urls", type=int, default=1000, help="scrape: competitor URLs (default 1000)")
     bench.add_argument("--domains", type=int, default=10, help="scrape: loopback competitor sites (default 10)")
     bench.add_argument("--interval", type=float, default=0.1, help="scrape: seconds between requests to one site (default 0.1)")
