@@ -78,36 +78,29 @@ def call_step(context: df.DurableOrchestrationContext, step: str, run: dict):
     return {"step": step, **summary}
 
 
-def sync_step(context: df.DurableOrchestrationContext, run: dict):
-    """sync_shopify: a large full sync runs as the `sync_catalogue` sub-orchestration (bulk
-    operations polled with durable timers), anything else as the paginated `sync_shopify` activity."""
-    try:
-        plan = yield context.call_activity_with_retry("plan_sync", RETRY["plan_sync"], run)
-    except Exception:  # noqa: BLE001 - without a plan the paginated step runs and records its own outcome
-        plan = {"method": "paginated"}
-    if plan.get("method") == "bulk":
-        try:
-            return (yield context.call_sub_orchestrator(
-                "sync_catalogue", {**run, "plan": plan}, f"{context.instance_id}:sync_catalogue"))
-        except Exception as exc:  # noqa: BLE001 - sync_catalogue returns its failures; this is a crash in it
-            return {"step": "sync_shopify", "status": "failed", "error": activity_error(exc)}
-    return (yield from call_step(context, "sync_shopify", run))
+# Steps with two ways to run: a planning activity picks one; the long way is a sub-orchestration
+# that polls with durable timers. (step, planner, the plan key and value that choose it, the sub-orchestration.)
+PLANNED = {
+    "sync_shopify": ("plan_sync", "method", "bulk", "sync_catalogue"),  # bulk operations for a large full sync
+    "render_video": ("plan_video", "provider", "veed", "render_video_cloud"),  # a VEED job when configured
+}
 
 
-def video_step(context: df.DurableOrchestrationContext, run: dict):
-    """render_video: with VEED configured the `render_video_cloud` sub-orchestration (the job
-    polled with durable timers), otherwise the local `render_video` activity."""
+def planned_step(context: df.DurableOrchestrationContext, step: str, run: dict):
+    """Run `step` the way its planner chooses: the sub-orchestration, or the plain activity.
+    Without a plan (the planner failed), the plain activity runs and records its own outcome."""
+    planner, key, value, orchestrator = PLANNED[step]
     try:
-        plan = yield context.call_activity_with_retry("plan_video", RETRY["plan_video"], run)
-    except Exception:  # noqa: BLE001 - without a plan the local renderer runs
-        plan = {"provider": "local"}
-    if plan.get("provider") == "veed":
+        plan = yield context.call_activity_with_retry(planner, RETRY[planner], run)
+    except Exception:  # noqa: BLE001 - see the docstring
+        plan = {}
+    if plan.get(key) == value:
         try:
             return (yield context.call_sub_orchestrator(
-                "render_video_cloud", run, f"{context.instance_id}:render_video"))
-        except Exception as exc:  # noqa: BLE001 - render_video_cloud returns its failures; this is a crash in it
-            return {"step": "render_video", "status": "failed", "error": activity_error(exc)}
-    return (yield from call_step(context, "render_video", run))
+                orchestrator, {**run, "plan": plan}, f"{context.instance_id}:{orchestrator}"))
+        except Exception as exc:  # noqa: BLE001 - the sub-orchestration returns its failures; this is a crash in it
+            return {"step": step, "status": "failed", "error": activity_error(exc)}
+    return (yield from call_step(context, step, run))
 
 
 @bp.orchestration_trigger(context_name="context")
@@ -151,12 +144,9 @@ def daily_pipeline(context: df.DurableOrchestrationContext):
             ])
         elif statuses.get(NEEDS.get(stage, "")) == "failed":
             summaries = [{"step": stage, "status": "skipped", "error": f"{NEEDS[stage]} failed"}]
-        elif stage == "sync_shopify":
+        elif stage in PLANNED:
             show(stage)
-            summaries = [(yield from sync_step(context, run))]
-        elif stage == "render_video":
-            show(stage)
-            summaries = [(yield from video_step(context, run))]
+            summaries = [(yield from planned_step(context, stage, run))]
         else:
             show(stage)
             summaries = [(yield from call_step(context, stage, run))]

@@ -92,7 +92,7 @@ def test_script_voice_and_video_come_from_the_cloud_and_their_cost_is_recorded(f
     assert briefing["script_source"] == "azure_openai" and briefing["audio_uri"].endswith("narration.mp3")
 
     # The job was polled by the orchestrator: a durable timer before every status check.
-    history = runner.get_history(f"{outcome.run_id}:render_video")
+    history = runner.get_history(f"{outcome.run_id}:render_video_cloud")
     timers = [e for e in history if e["EventType"] == TIMER_CREATED]
     checks = [e for e in history if e["EventType"] == TASK_SCHEDULED and e["Name"] == "check_video_job"]
     assert len(timers) == len(checks) == veed.status_checks - checks_before == 4  # queue, 2 x progress, done
@@ -152,7 +152,7 @@ def test_a_job_that_never_finishes_is_given_up_at_the_deadline_in_orchestration_
     wall = time.monotonic() - started
     video_step = steps_of(outcome.run_id)["render_video"]
     assert video_step["status"] == "degraded" and "did not finish within 30 minutes" in video_step["error"]
-    history = runner.get_history(f"{outcome.run_id}:render_video")
+    history = runner.get_history(f"{outcome.run_id}:render_video_cloud")
     timers = [e for e in history if e["EventType"] == TIMER_CREATED]
     from shared.local.durable import parse_timestamp
 
