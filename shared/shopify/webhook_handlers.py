@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypeVar
 
 import psycopg
 
@@ -27,6 +28,8 @@ from shared.shopify.webhook_payloads import (
     numeric_id,
     parse_payload,
 )
+
+P = TypeVar("P")  # a topic's payload model
 
 
 @dataclass(frozen=True)
@@ -55,11 +58,17 @@ def _left_alone(shop: Shop) -> Outcome | None:
     return Outcome("skipped: the shop has uninstalled the app") if shop.status == "uninstalled" else None
 
 
-def product_changed(conn: psycopg.Connection, event: StoredEvent, now: datetime) -> Outcome:
+def _catalogue_change(conn: psycopg.Connection, event: StoredEvent, payload_type: type[P]) -> tuple[P, Shop, Outcome | None]:
+    """A catalogue change's payload and shop, and the outcome that skips it (None: apply it)."""
     payload = parse_payload(event.topic, event.payload)
-    assert isinstance(payload, ProductPayload)
+    assert isinstance(payload, payload_type)
     shop = _installed_shop(conn, event.shop_domain)
-    if skipped := _left_alone(shop):
+    return payload, shop, _left_alone(shop)
+
+
+def product_changed(conn: psycopg.Connection, event: StoredEvent, now: datetime) -> Outcome:
+    payload, shop, skipped = _catalogue_change(conn, event, ProductPayload)
+    if skipped:
         return skipped
     if product_was_deleted(conn, event.shop_domain, numeric_id(payload.id)):
         return Outcome("skipped: the product was deleted after this change")
@@ -72,30 +81,24 @@ def product_changed(conn: psycopg.Connection, event: StoredEvent, now: datetime)
 
 
 def product_deleted(conn: psycopg.Connection, event: StoredEvent, now: datetime) -> Outcome:
-    payload = parse_payload(event.topic, event.payload)
-    assert isinstance(payload, ProductDeletePayload)
-    shop = _installed_shop(conn, event.shop_domain)
-    if skipped := _left_alone(shop):
+    payload, shop, skipped = _catalogue_change(conn, event, ProductDeletePayload)
+    if skipped:
         return skipped
     found = catalogue_changes.delete_product(conn, shop.id, payload.product_gid)
     return Outcome("product deleted" if found else "product was not stored: nothing to delete")
 
 
 def inventory_level_changed(conn: psycopg.Connection, event: StoredEvent, now: datetime) -> Outcome:
-    payload = parse_payload(event.topic, event.payload)
-    assert isinstance(payload, InventoryLevelPayload)
-    shop = _installed_shop(conn, event.shop_domain)
-    if skipped := _left_alone(shop):
+    payload, shop, skipped = _catalogue_change(conn, event, InventoryLevelPayload)
+    if skipped:
         return skipped
     applied = catalogue_changes.apply_inventory_level(conn, shop.id, payload.record(), payload.updated_at)
     return Outcome(f"stock set to {payload.available}" if applied else "skipped: the stored level is as new or newer")
 
 
 def order_changed(conn: psycopg.Connection, event: StoredEvent, now: datetime) -> Outcome:
-    payload = parse_payload(event.topic, event.payload)
-    assert isinstance(payload, OrderPayload)
-    shop = _installed_shop(conn, event.shop_domain)
-    if skipped := _left_alone(shop):
+    payload, shop, skipped = _catalogue_change(conn, event, OrderPayload)
+    if skipped:
         return skipped
     lines = payload.line_records()
     written = catalogue_changes.apply_order_lines(conn, shop.id, lines, payload.updated_at)
