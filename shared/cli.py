@@ -110,13 +110,13 @@ def cmd_import_competitors(args: argparse.Namespace) -> int:
     return _report_csv_import(args.file, run)
 
 
-def _shop_id(domain: str) -> int | None:
+def _shop_id(domain: str) -> int:
+    """The installed shop's id; ShopNotInstalledError (reported by `main`) otherwise."""
     from shared.db.pool import transaction
-    from shared.db.shops import check_shop_domain, get_shop
+    from shared.db.shops import check_shop_domain, installed_shop
 
     with transaction() as conn:
-        shop = get_shop(conn, check_shop_domain(domain))
-    return shop.id if shop else None
+        return installed_shop(conn, check_shop_domain(domain)).id
 
 
 def cmd_match_competitors(args: argparse.Namespace) -> int:
@@ -129,9 +129,6 @@ def cmd_match_competitors(args: argparse.Namespace) -> int:
 
     try:
         shop_id = _shop_id(args.shop)
-        if shop_id is None:
-            print(f"shop {args.shop} is not installed", file=sys.stderr)
-            return 1
         if not args.list_only:
             summary = asyncio.run(propose_pending_matches(shop_id))
             print(f"pages read: {summary.pages}; proposed {summary.proposed} {summary.by_method}, "
@@ -157,9 +154,6 @@ def cmd_decide_match(args: argparse.Namespace) -> int:
 
     try:
         shop_id = _shop_id(args.shop)
-        if shop_id is None:
-            print(f"shop {args.shop} is not installed", file=sys.stderr)
-            return 1
         with transaction() as conn:
             for match_id in args.ids:
                 if args.command == "confirm-match":
@@ -186,9 +180,6 @@ def cmd_trend_keyword(args: argparse.Namespace) -> int:
         return 2
     try:
         shop_id = _shop_id(args.shop)
-        if shop_id is None:
-            print(f"shop {args.shop} is not installed", file=sys.stderr)
-            return 1
         with transaction() as conn:
             row = conn.execute("SELECT id FROM products WHERE shop_id = %s AND handle = %s",
                                (shop_id, args.product)).fetchone()
@@ -571,7 +562,13 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=get_settings().log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    return args.handler(args)
+    from shared.db.shops import ShopNotInstalledError
+
+    try:
+        return args.handler(args)
+    except ShopNotInstalledError as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

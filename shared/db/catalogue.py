@@ -111,6 +111,15 @@ ON CONFLICT (shop_id, shopify_id) DO UPDATE SET
 # The product's row id comes from its Shopify id: products are upserted first. A variant whose
 # product is not stored yet is skipped (counted by the caller from the return value).
 # Casts: a NULL parameter in a SELECT list would otherwise be typed text.
+# The variant upsert's conflict clause, shared with the bulk path's fallback (catalogue_staging).
+VARIANT_ON_CONFLICT = """ON CONFLICT (shop_id, shopify_id) DO UPDATE SET
+    product_id = EXCLUDED.product_id, sku = EXCLUDED.sku, title = EXCLUDED.title, barcode = EXCLUDED.barcode,
+    price = EXCLUDED.price, compare_at_price = EXCLUDED.compare_at_price,
+    inventory_item_id = EXCLUDED.inventory_item_id, inventory_quantity = EXCLUDED.inventory_quantity,
+    shopify_unit_cost = EXCLUDED.shopify_unit_cost, shopify_unit_cost_currency = EXCLUDED.shopify_unit_cost_currency,
+    synced_at = EXCLUDED.synced_at
+"""
+
 _UPSERT_VARIANT = """
 INSERT INTO variants (shop_id, product_id, shopify_id, sku, title, barcode, price, compare_at_price,
                       inventory_item_id, inventory_quantity, shopify_unit_cost, shopify_unit_cost_currency, synced_at)
@@ -119,13 +128,7 @@ SELECT p.shop_id, p.id, %(shopify_id)s::text, %(sku)s::text, %(title)s::text, %(
        %(inventory_quantity)s::integer, %(shopify_unit_cost)s::numeric, %(shopify_unit_cost_currency)s::char(3), now()
 FROM products p
 WHERE p.shop_id = %(shop_id)s AND p.shopify_id = %(product_shopify_id)s
-ON CONFLICT (shop_id, shopify_id) DO UPDATE SET
-    product_id = EXCLUDED.product_id, sku = EXCLUDED.sku, title = EXCLUDED.title, barcode = EXCLUDED.barcode,
-    price = EXCLUDED.price, compare_at_price = EXCLUDED.compare_at_price,
-    inventory_item_id = EXCLUDED.inventory_item_id, inventory_quantity = EXCLUDED.inventory_quantity,
-    shopify_unit_cost = EXCLUDED.shopify_unit_cost, shopify_unit_cost_currency = EXCLUDED.shopify_unit_cost_currency,
-    synced_at = EXCLUDED.synced_at
-"""
+""" + VARIANT_ON_CONFLICT
 
 _UPSERT_LEVEL = """
 INSERT INTO inventory_levels (shop_id, inventory_item_id, location_id, location_name, available, on_hand, committed, synced_at)

@@ -37,6 +37,8 @@ from decimal import Decimal
 import psycopg
 from pydantic import BaseModel, ConfigDict
 
+from shared.db.catalogue import VARIANT_ON_CONFLICT
+
 ProductRow = tuple[str, str, str | None, str | None, str | None, str | None, datetime | None]
 VariantRow = tuple[str, str, str | None, str | None, str | None, Decimal, Decimal | None, str | None, int | None,
                    Decimal | None, str | None]
@@ -127,13 +129,7 @@ INSERT INTO variants (shop_id, product_id, shopify_id, sku, title, barcode, pric
 SELECT p.shop_id, p.id, s.shopify_id, s.sku, s.title, s.barcode, s.price, s.compare_at_price, s.inventory_item_id,
        s.inventory_quantity, s.shopify_unit_cost, s.shopify_unit_cost_currency, now()
 FROM new s JOIN products p ON p.shop_id = %(shop)s AND p.shopify_id = s.product_shopify_id
-ON CONFLICT (shop_id, shopify_id) DO UPDATE SET
-    product_id = EXCLUDED.product_id, sku = EXCLUDED.sku, title = EXCLUDED.title, barcode = EXCLUDED.barcode,
-    price = EXCLUDED.price, compare_at_price = EXCLUDED.compare_at_price,
-    inventory_item_id = EXCLUDED.inventory_item_id, inventory_quantity = EXCLUDED.inventory_quantity,
-    shopify_unit_cost = EXCLUDED.shopify_unit_cost, shopify_unit_cost_currency = EXCLUDED.shopify_unit_cost_currency,
-    synced_at = EXCLUDED.synced_at
-"""
+""" + VARIANT_ON_CONFLICT
 
 # One MERGE per table: a single join of the staged rows with the stored ones updates the rows
 # that differ (IS DISTINCT FROM: unchanged rows are not rewritten) and inserts the new ones,
